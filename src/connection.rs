@@ -1,0 +1,209 @@
+//! Per-connection setup: the one place that gives a connection the
+//! authorizer, the SQL functions, its files' binding to the VFS and the WAL
+//! rule. The authorizer and the VFS never talk to each other directly.
+
+use crate::role::{self, Role};
+use crate::settings::{self, Settings};
+use crate::sqlite_api;
+use crate::{authorizer, functions, vfs};
+use libsqlite3_sys as ffi;
+use std::ffi::{c_int, c_void, CStr, CString};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the authorizer and the functions of one connection share.
+pub struct ConnState {
+    db: *mut ffi::sqlite3,
+    settings: &'static Settings,
+}
+
+// SAFETY: SQLite serialises use of a connection; the state is only touched
+// from callbacks SQLite makes on behalf of that connection.
+unsafe impl Send for ConnState {}
+unsafe impl Sync for ConnState {}
+
+/// How long opening waits to put a fresh database in WAL while others do too.
+const WAL_SWITCH_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Sets up a connection. Safe to call twice on the same connection.
+pub fn setup(db: *mut ffi::sqlite3) -> Result<(), String> {
+    let settings = settings::global().map_err(|e| format!("litefs_guard: {e}"))?;
+    let state = Arc::new(ConnState { db, settings });
+    state.bind("main");
+    if settings.keep_wal {
+        state.ensure_wal();
+    }
+    // The authorizer borrows the state; the functions own it (their destructors
+    // run when the connection closes), so install the authorizer first.
+    // SAFETY: `db` is the open connection SQLite handed us; the pointer stays
+    // valid while the functions registered below hold the Arc.
+    let rc = unsafe {
+        crate::sqlite!(set_authorizer(db, Some(authorizer::callback), Arc::as_ptr(&state) as *mut c_void))
+    };
+    if rc != ffi::SQLITE_OK {
+        return Err(format!("litefs_guard: installing the authorizer failed (code {rc})"));
+    }
+    functions::register(db, state)
+}
+
+impl ConnState {
+    pub fn settings(&self) -> &'static Settings {
+        self.settings
+    }
+
+    /// The file path behind a schema name; None for :memory: and temp.
+    pub fn schema_path(&self, schema: &str) -> Option<PathBuf> {
+        let name = CString::new(schema).ok()?;
+        // SAFETY: valid connection and C string; SQLite returns null or a C string.
+        let p = unsafe { crate::sqlite!(db_filename(self.db, name.as_ptr())) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: non-null, NUL-terminated, valid until the schema is detached.
+        let s = unsafe { CStr::from_ptr(p) }.to_string_lossy();
+        (!s.is_empty()).then(|| PathBuf::from(s.into_owned()))
+    }
+
+    fn schema_file(&self, schema: &str) -> *mut ffi::sqlite3_file {
+        let Ok(name) = CString::new(schema) else {
+            return std::ptr::null_mut();
+        };
+        let mut f: *mut ffi::sqlite3_file = std::ptr::null_mut();
+        // SAFETY: FILE_POINTER writes one sqlite3_file pointer into `f`.
+        let rc = unsafe {
+            crate::sqlite!(file_control(
+                self.db,
+                name.as_ptr(),
+                ffi::SQLITE_FCNTL_FILE_POINTER,
+                &mut f as *mut _ as *mut c_void
+            ))
+        };
+        if rc == ffi::SQLITE_OK {
+            f
+        } else {
+            std::ptr::null_mut()
+        }
+    }
+
+    /// Binds a schema's file to this connection (for IMMEDIATE escalation).
+    fn bind(&self, schema: &str) -> bool {
+        vfs::bind(self.schema_file(schema), self.db)
+    }
+
+    /// Whether the main database is gated by the VFS (false for the connection
+    /// that loaded the extension: its file was opened before the VFS existed).
+    pub fn main_is_gated(&self) -> bool {
+        !self.schema_file("main").is_null() && vfs::bind(self.schema_file("main"), self.db)
+    }
+
+    /// Called by the authorizer for every schema a statement names, so
+    /// ATTACHed databases get bound when they are first used.
+    pub fn saw_schema(&self, schema: &str) {
+        if !schema.eq_ignore_ascii_case("main") && !schema.eq_ignore_ascii_case("temp") {
+            self.bind(schema);
+        }
+    }
+
+    /// The mount guarding `path`, if any.
+    pub fn mount_for(&self, path: &Path) -> Option<PathBuf> {
+        self.settings.mount_for(path)
+    }
+
+    /// The role as seen for the database at `path` (or the mount alone).
+    pub fn role_for(&self, mount: &Path, db: Option<&Path>) -> Role {
+        role::detect(role::Probe {
+            mount,
+            marker: self.settings.marker,
+            require_fuse: self.settings.require_fuse,
+            db,
+        })
+    }
+
+    /// The authorizer's decision for a statement that writes `schema`
+    /// (None: every schema). SQLITE_DENY makes the prepare fail with SQLITE_AUTH.
+    pub fn authorize_write(&self, schema: Option<&str>) -> c_int {
+        let schemas: Vec<String> = match schema {
+            Some(s) => vec![s.to_string()],
+            None => self.schema_names(),
+        };
+        for s in &schemas {
+            let Some(path) = self.schema_path(s) else { continue };
+            let Some(mount) = self.mount_for(&path) else { continue };
+            // The VFS re-checks afresh when the write lock is taken, so a file
+            // it last saw writable needs no second look at prepare time.
+            if vfs::verified_primary(self.schema_file(s)) {
+                continue;
+            }
+            if let Some(why) = self.role_for(&mount, Some(&path)).refusal() {
+                sqlite_api::log(
+                    ffi::SQLITE_AUTH,
+                    &format!("litefs_guard: write to {} refused: {why}", path.display()),
+                );
+                return ffi::SQLITE_DENY;
+            }
+        }
+        ffi::SQLITE_OK
+    }
+
+    /// Every schema name of the connection ("main", ATTACH names; not "temp").
+    fn schema_names(&self) -> Vec<String> {
+        let mut names = vec!["main".to_string()];
+        let table = sqlite_api::routines();
+        // SAFETY: reads one field; sqlite3_db_name exists from 3.39 on.
+        let Some(db_name) = (unsafe { std::ptr::addr_of!((*table).db_name).read() }) else {
+            return names;
+        };
+        for i in 2..125 {
+            // SAFETY: valid connection; returns null past the last schema.
+            let p = unsafe { db_name(self.db, i) };
+            if p.is_null() {
+                break;
+            }
+            // SAFETY: non-null C string owned by SQLite.
+            names.push(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned());
+        }
+        names
+    }
+
+    /// Puts the main database in WAL on the primary, waiting out other
+    /// connections doing the same (it never touches the application's busy
+    /// handler). On a replica nothing is written.
+    fn ensure_wal(&self) {
+        let Some(path) = self.schema_path("main") else { return };
+        let Some(mount) = self.mount_for(&path) else { return };
+        // SAFETY: valid connection and schema name.
+        if unsafe { crate::sqlite!(db_readonly(self.db, c"main".as_ptr())) } != 0 {
+            return;
+        }
+        if !self.role_for(&mount, Some(&path)).may_write() {
+            return;
+        }
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            // SAFETY: valid connection; static SQL; no callback.
+            let rc = unsafe {
+                crate::sqlite!(exec(
+                    self.db,
+                    c"PRAGMA main.journal_mode=WAL".as_ptr(),
+                    None,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut()
+                ))
+            };
+            let busy = rc & 0xff == ffi::SQLITE_BUSY || rc & 0xff == ffi::SQLITE_LOCKED;
+            if rc == ffi::SQLITE_OK || !busy || start.elapsed() > WAL_SWITCH_PATIENCE {
+                if rc != ffi::SQLITE_OK {
+                    sqlite_api::log(
+                        rc,
+                        &format!("litefs_guard: could not put {} in WAL mode (code {rc})", path.display()),
+                    );
+                }
+                return;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        }
+    }
+}

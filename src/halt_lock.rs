@@ -1,0 +1,41 @@
+//! LiteFS's HALT lock: a POSIX write lock on byte 72 of `NAME-lock`. A
+//! replica holding it may write (LiteFS forwards the change to the primary).
+
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// Byte offset LiteFS uses for the halt lock.
+pub const HALT_BYTE: i64 = 72;
+
+/// `NAME-lock` for database `NAME`.
+pub fn lock_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_os_string();
+    s.push("-lock");
+    PathBuf::from(s)
+}
+
+/// Whether anyone — another process, or this one through any descriptor —
+/// holds the halt lock of `db`. Any failure to ask counts as "not held".
+pub fn is_held(db: &Path) -> bool {
+    let Ok(f) = std::fs::OpenOptions::new().read(true).open(lock_path(db)) else {
+        return false;
+    };
+    // Open-file-description locks see traditional POSIX locks held by this
+    // very process too, which F_GETLK would not report.
+    match query(f.as_raw_fd(), libc::F_OFD_GETLK) {
+        Some(held) => held,
+        None => query(f.as_raw_fd(), libc::F_GETLK).unwrap_or(false),
+    }
+}
+
+fn query(fd: i32, cmd: i32) -> Option<bool> {
+    // SAFETY: flock is plain old data; all-zero is valid (l_pid must be 0 for OFD).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as i16;
+    fl.l_whence = libc::SEEK_SET as i16;
+    fl.l_start = HALT_BYTE;
+    fl.l_len = 1;
+    // SAFETY: `fd` is open for the duration of the call; `fl` is a valid flock.
+    let rc = unsafe { libc::fcntl(fd, cmd, &mut fl) };
+    (rc == 0).then(|| fl.l_type != libc::F_UNLCK as i16)
+}

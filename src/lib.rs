@@ -1,0 +1,26 @@
+//! litefs_guard: a SQLite loadable extension that makes every SQLite client
+//! on a LiteFS node safe. `lib.rs` only wires the modules together:
+//!
+//! - [`settings`] / [`config`]: what the guard is configured to do;
+//! - [`role`] / [`halt_lock`]: the one place that decides whether this node may write;
+//! - [`authorizer`]: prepare-time veto of writes, from SQLite's own parser;
+//! - [`vfs`]: execution-time write gate, IMMEDIATE for plain BEGIN, the WAL rule;
+//! - [`functions`]: `litefs_is_primary()`, `litefs_primary()`, `litefs_config()`;
+//! - [`connection`]: sets up each connection; [`entry`]: the entry point;
+//! - [`sqlite_api`]: the loading SQLite's API table (no SQLite is linked in).
+
+pub mod sqlite_api;
+
+pub mod authorizer;
+pub mod config;
+pub mod connection;
+pub mod entry;
+pub mod error;
+pub mod functions;
+pub mod halt_lock;
+pub mod role;
+pub mod settings;
+pub mod vfs;
+pub mod wal_rule;
+
+pub use entry::sqlite3_litefsguard_init;
