@@ -97,10 +97,13 @@ pub unsafe extern "C" fn callback(
         if let Some(name) = db {
             state.saw_schema(name);
         }
+        // Checkpoints take the write lock without a read slot, where the VFS
+        // gate must let recovery pass: pragmas are always checked afresh here.
+        let fresh = action == ffi::SQLITE_PRAGMA;
         match classify(action, a1, a2, db) {
             Verdict::Allow => ffi::SQLITE_OK,
-            Verdict::Writes(schema) => state.authorize_write(Some(schema)),
-            Verdict::WritesAll => state.authorize_write(None),
+            Verdict::Writes(schema) => state.authorize_write(Some(schema), fresh),
+            Verdict::WritesAll => state.authorize_write(None, fresh),
         }
     });
     // A panic must not cross into SQLite; refusing is the safe answer.

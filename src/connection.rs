@@ -122,7 +122,8 @@ impl ConnState {
 
     /// The authorizer's decision for a statement that writes `schema`
     /// (None: every schema). SQLITE_DENY makes the prepare fail with SQLITE_AUTH.
-    pub fn authorize_write(&self, schema: Option<&str>) -> c_int {
+    /// `fresh` skips the VFS's last answer, for writes its gate cannot see.
+    pub fn authorize_write(&self, schema: Option<&str>, fresh: bool) -> c_int {
         let schemas: Vec<String> = match schema {
             Some(s) => vec![s.to_string()],
             None => self.schema_names(),
@@ -132,7 +133,7 @@ impl ConnState {
             let Some(mount) = self.mount_for(&path) else { continue };
             // The VFS re-checks afresh when the write lock is taken, so a file
             // it last saw writable needs no second look at prepare time.
-            if vfs::verified_primary(self.schema_file(s)) {
+            if !fresh && vfs::verified_primary(self.schema_file(s)) {
                 continue;
             }
             if let Some(why) = self.role_for(&mount, Some(&path)).refusal() {

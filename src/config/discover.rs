@@ -1,0 +1,217 @@
+//! Finding litefs.yml: `LITEFS_GUARD_CONFIG`, else LiteFS's own search order.
+//! Everything takes the environment as a lookup function so tests never touch
+//! the real environment.
+
+use super::error::ConfigError;
+use super::model::LiteFsConfig;
+use super::parse::parse_bytes;
+use super::read::read_capped;
+use super::Discovered;
+use std::path::{Path, PathBuf};
+
+/// Names the config file; when set (non-empty), no search happens.
+pub const CONFIG_VAR: &str = "LITEFS_GUARD_CONFIG";
+/// `0` reads the file verbatim, like `litefs mount -no-expand-env`.
+pub const EXPAND_VAR: &str = "LITEFS_GUARD_CONFIG_EXPAND_ENV";
+
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// `discover()` with an explicit environment and working directory.
+pub fn discover_with(env: Env<'_>, cwd: Option<&Path>) -> Result<Option<Discovered>, ConfigError> {
+    if let Some(p) = env(CONFIG_VAR).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(p);
+        let config = load_file_with(&path, env)?;
+        return Ok(Some(Discovered { path, config }));
+    }
+    for path in search_paths(env, cwd) {
+        match load_file_with(&path, env) {
+            Ok(config) => return Ok(Some(Discovered { path, config })),
+            // Only absence moves on, as in LiteFS: a candidate that exists
+            // but cannot be read or parsed is an error, not a skip.
+            Err(ConfigError::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
+/// `./litefs.yml`, `$HOME/litefs.yml`, `/etc/litefs.yml`.
+pub fn search_paths(env: Env<'_>, cwd: Option<&Path>) -> Vec<PathBuf> {
+    let mut paths = vec![cwd.map_or_else(|| PathBuf::from("litefs.yml"), |d| d.join("litefs.yml"))];
+    if let Some(home) = env("HOME").filter(|h| !h.is_empty()) {
+        paths.push(Path::new(&home).join("litefs.yml"));
+    }
+    paths.push(PathBuf::from("/etc/litefs.yml"));
+    paths
+}
+
+/// Reads, expands (unless `LITEFS_GUARD_CONFIG_EXPAND_ENV=0`), parses and
+/// validates one file, with the process environment.
+pub fn load_file(path: &Path) -> Result<LiteFsConfig, ConfigError> {
+    load_file_with(path, &process_env)
+}
+
+pub fn load_file_with(path: &Path, env: Env<'_>) -> Result<LiteFsConfig, ConfigError> {
+    let expand = expand_enabled(env)?;
+    let bytes = read_capped(path)?;
+    parse_bytes(&bytes, &path.display().to_string(), expand.then_some(env))
+}
+
+fn expand_enabled(env: Env<'_>) -> Result<bool, ConfigError> {
+    match env(EXPAND_VAR).as_deref().map(str::trim) {
+        None | Some("" | "1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(other) => Err(ConfigError::BadEnvSwitch {
+            var: EXPAND_VAR,
+            value: other.to_owned(),
+        }),
+    }
+}
+
+/// The process environment. Like LiteFS, which sets `HOSTNAME` from
+/// hostname(2) when it is unset so configs can say `${HOSTNAME}`, an unset
+/// or empty `HOSTNAME` reads the kernel's host name.
+pub fn process_env(name: &str) -> Option<String> {
+    let value = std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+    if name == "HOSTNAME" && value.as_deref().is_none_or(str::is_empty) {
+        return std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty());
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::read::tests::TempDir;
+    use std::collections::HashMap;
+
+    const VALID: &str = "fuse:\n  dir: /litefs\ndata:\n  dir: /var/lib/litefs\nlease:\n  type: static\n  hostname: ${HOST}\n";
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn write(path: &Path, text: &str) {
+        if let Err(e) = std::fs::write(path, text) {
+            panic!("cannot write {}: {e}", path.display());
+        }
+    }
+
+    fn found(r: Result<Option<Discovered>, ConfigError>) -> Result<Option<(PathBuf, Option<String>)>, String> {
+        r.map(|o| o.map(|d| (d.path, d.config.lease.and_then(|l| l.hostname))))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn search_order_is_cwd_home_etc() {
+        let env = env_of(&[("HOME", "/home/u")]);
+        assert_eq!(
+            search_paths(&env, Some(Path::new("/srv/app"))),
+            vec![
+                PathBuf::from("/srv/app/litefs.yml"),
+                PathBuf::from("/home/u/litefs.yml"),
+                PathBuf::from("/etc/litefs.yml")
+            ]
+        );
+        let env = env_of(&[]);
+        assert_eq!(
+            search_paths(&env, None),
+            vec![PathBuf::from("litefs.yml"), PathBuf::from("/etc/litefs.yml")]
+        );
+    }
+
+    #[test]
+    fn explicit_path_wins_and_is_expanded() {
+        let t = TempDir::new("explicit");
+        let p = t.0.join("custom.yml");
+        write(&p, VALID);
+        write(&t.0.join("litefs.yml"), "not: valid");
+        let path = p.to_string_lossy().into_owned();
+        let env = env_of(&[(CONFIG_VAR, &path), ("HOST", "node-7")]);
+        assert_eq!(
+            found(discover_with(&env, Some(&t.0))),
+            Ok(Some((p.clone(), Some("node-7".into()))))
+        );
+        let env = env_of(&[(CONFIG_VAR, &path), ("HOST", "node-7"), (EXPAND_VAR, "0")]);
+        assert_eq!(
+            found(discover_with(&env, Some(&t.0))),
+            Ok(Some((p, Some("${HOST}".into()))))
+        );
+    }
+
+    #[test]
+    fn explicit_path_must_exist() {
+        let t = TempDir::new("explicit_missing");
+        let p = t.0.join("gone.yml");
+        let path = p.to_string_lossy().into_owned();
+        let env = env_of(&[(CONFIG_VAR, &path)]);
+        assert_eq!(
+            found(discover_with(&env, Some(&t.0))),
+            Err(format!("cannot read {path}: no such file; check the path (LITEFS_GUARD_CONFIG) or unset LITEFS_GUARD_CONFIG to search ./litefs.yml, $HOME/litefs.yml, /etc/litefs.yml"))
+        );
+    }
+
+    #[test]
+    fn search_falls_through_missing_files_to_home() {
+        let t = TempDir::new("search");
+        let cwd = t.0.join("cwd");
+        let home = t.0.join("home");
+        assert!(std::fs::create_dir_all(&cwd).is_ok() && std::fs::create_dir_all(&home).is_ok());
+        write(&home.join("litefs.yml"), VALID);
+        let env = env_of(&[("HOME", &home.to_string_lossy()), ("HOST", "h")]);
+        assert_eq!(
+            found(discover_with(&env, Some(&cwd))),
+            Ok(Some((home.join("litefs.yml"), Some("h".into()))))
+        );
+    }
+
+    #[test]
+    fn search_stops_at_a_broken_candidate() {
+        let t = TempDir::new("broken");
+        assert!(std::fs::create_dir(t.0.join("litefs.yml")).is_ok());
+        let env = env_of(&[]);
+        assert_eq!(
+            found(discover_with(&env, Some(&t.0))),
+            Err(format!("cannot read {}: it is a directory, not a regular file; point LITEFS_GUARD_CONFIG at the litefs.yml file itself", t.0.join("litefs.yml").display()))
+        );
+    }
+
+    #[test]
+    fn nothing_found_is_none() {
+        let t = TempDir::new("none");
+        // /etc/litefs.yml is a real path; only assert when this host lacks it.
+        if Path::new("/etc/litefs.yml").exists() {
+            return;
+        }
+        let env = env_of(&[("HOME", &t.0.to_string_lossy())]);
+        assert_eq!(found(discover_with(&env, Some(&t.0))), Ok(None));
+    }
+
+    #[test]
+    fn expand_switch_is_strict() {
+        let t = TempDir::new("switch");
+        let p = t.0.join("litefs.yml");
+        write(&p, VALID);
+        let env = env_of(&[(EXPAND_VAR, "maybe")]);
+        assert_eq!(
+            load_file_with(&p, &env).map(|_| ()).map_err(|e| e.to_string()),
+            Err("LITEFS_GUARD_CONFIG_EXPAND_ENV=\"maybe\" is not understood; use 1 (expand ${VAR} references, the default) or 0 (read the file verbatim)".into())
+        );
+    }
+
+    #[test]
+    fn hostname_falls_back_to_the_kernel() {
+        // Only the fallback branch is deterministic enough to check here.
+        if std::env::var_os("HOSTNAME").is_none() {
+            let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
+            assert_eq!(process_env("HOSTNAME"), kernel.map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()));
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Shared helpers: load the real built extension into rusqlite's bundled
+//! SQLite, and make temporary "mounts" whose role we flip by hand.
+#![allow(dead_code)]
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Once;
+
+/// The built extension (`make` builds it; LITEFS_GUARD_SO overrides).
+pub fn so_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("LITEFS_GUARD_SO") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/liblitefs_guard.so");
+    assert!(p.exists(), "{} is missing: run `cargo build --release` in the repository root first", p.display());
+    p
+}
+
+static LOAD: Once = Once::new();
+
+/// Loads the extension once for this process, on a throwaway connection, so
+/// every connection opened afterwards is guarded (auto-extension + VFS).
+pub fn load_guard() {
+    LOAD.call_once(|| {
+        let c = Connection::open_in_memory().unwrap();
+        // SAFETY: loading our own extension, built from this repository.
+        unsafe {
+            c.load_extension_enable().unwrap();
+            c.load_extension(so_path(), None::<&str>).unwrap();
+            c.load_extension_disable().unwrap();
+        }
+    });
+}
+
+/// A temporary directory standing in for a LiteFS mount.
+pub struct Mount {
+    pub dir: PathBuf,
+}
+
+impl Mount {
+    pub fn new(tag: &str) -> Mount {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "lfg-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Mount { dir }
+    }
+    pub fn db(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+    /// Makes this node a replica of `host` (LiteFS writes `.primary` on replicas).
+    pub fn make_replica(&self, host: &str) {
+        std::fs::write(self.dir.join(".primary"), format!("{host}\n")).unwrap();
+    }
+    pub fn make_primary(&self) {
+        let _ = std::fs::remove_file(self.dir.join(".primary"));
+    }
+    /// Opens a guarded connection (extension loaded first).
+    pub fn open(&self, name: &str) -> Connection {
+        load_guard();
+        let c = Connection::open(self.db(name)).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        c
+    }
+    /// Opens a connection on the stock unix VFS: no gate, no escalation.
+    pub fn open_stock(&self, name: &str) -> Connection {
+        load_guard();
+        let c = Connection::open_with_flags_and_vfs(self.db(name), OpenFlags::default(), "unix").unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        c
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The primary SQLite error code of a rusqlite error.
+pub fn code(e: &rusqlite::Error) -> Option<ErrorCode> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+        _ => None,
+    }
+}
+
+/// Whether `e` is the guard's refusal (SQLITE_AUTH at prepare, SQLITE_READONLY at the lock).
+pub fn is_refusal(e: &rusqlite::Error) -> bool {
+    matches!(code(e), Some(ErrorCode::AuthorizationForStatementDenied) | Some(ErrorCode::ReadOnly))
+}
+
+pub fn count(c: &Connection, table: &str) -> i64 {
+    c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+}
+
+/// Bytes of the database and its WAL, to prove nothing was written.
+pub fn file_bytes(db: &Path) -> Vec<u8> {
+    let mut out = std::fs::read(db).unwrap_or_default();
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    out.extend(std::fs::read(PathBuf::from(wal)).unwrap_or_default());
+    out
+}

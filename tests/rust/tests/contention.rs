@@ -1,0 +1,108 @@
+//! IMMEDIATE for plain BEGIN: read-modify-write transactions from many
+//! threads and processes, guarded vs stock SQLite in the same test (the stock
+//! run must fail, or the test proves nothing). WAL mode here; rollback-journal
+//! mode in rollback_mode.rs.
+
+mod common;
+use common::*;
+use rusqlite::Connection;
+use std::path::Path;
+use std::process::Command;
+
+const THREADS: usize = 8;
+const PROCS: usize = 4;
+const TXNS: usize = 300;
+
+pub fn rmw(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch("BEGIN")?;
+    let v: i64 = c.query_row("SELECT v FROM counter WHERE id = 1", [], |r| r.get(0))?;
+    c.execute("UPDATE counter SET v = ?1 WHERE id = 1", [v + 1])?;
+    c.execute_batch("COMMIT")
+}
+
+/// Runs THREADS × TXNS transactions; returns (errors, final counter).
+fn run_threads(m: &Mount, stock: bool) -> (usize, i64) {
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let c = if stock { m.open_stock("app.db") } else { m.open("app.db") };
+            std::thread::spawn(move || {
+                let mut errors = 0;
+                for _ in 0..TXNS {
+                    if rmw(&c).is_err() {
+                        errors += 1;
+                        let _ = c.execute_batch("ROLLBACK");
+                    }
+                }
+                errors
+            })
+        })
+        .collect();
+    let errors = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    let v = m.open("app.db").query_row("SELECT v FROM counter", [], |r| r.get(0)).unwrap();
+    (errors, v)
+}
+
+pub fn setup_counter(m: &Mount, mode: &str) {
+    let c = m.open("app.db");
+    c.execute_batch(&format!(
+        "PRAGMA journal_mode = {mode}; CREATE TABLE IF NOT EXISTS counter(id INTEGER PRIMARY KEY, v INT);
+         DELETE FROM counter; INSERT INTO counter VALUES (1, 0);"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn threads_wal_guard_has_no_errors_and_stock_fails() {
+    let m = Mount::new("cont-wal");
+    setup_counter(&m, "wal");
+    let (errors, v) = run_threads(&m, false);
+    println!("guarded: {errors} errors, counter {v}");
+    assert_eq!(errors, 0);
+    assert_eq!(v, (THREADS * TXNS) as i64);
+
+    setup_counter(&m, "wal");
+    let (errors, v) = run_threads(&m, true);
+    println!("stock: {errors} errors of {}, counter {v}", THREADS * TXNS);
+    assert!(errors > 0, "stock SQLite with plain BEGIN should fail under contention");
+    assert_eq!(v, (THREADS * TXNS - errors) as i64);
+}
+
+pub fn run_procs(db: &Path, mode: &str, env: &[(&str, &str)]) -> (usize, usize) {
+    let worker = env!("CARGO_BIN_EXE_guard-worker");
+    let children: Vec<_> = (0..PROCS)
+        .map(|_| {
+            let mut cmd = Command::new(worker);
+            cmd.args([db.to_str().unwrap(), &TXNS.to_string(), mode]).env("LITEFS_GUARD_SO", so_path());
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            cmd.stdout(std::process::Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let (mut ok, mut err) = (0, 0);
+    for ch in children {
+        let out = ch.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let s = String::from_utf8(out.stdout).unwrap();
+        let nums: Vec<usize> = s.trim().split(' ').map(|kv| kv.split('=').nth(1).unwrap().parse().unwrap()).collect();
+        ok += nums[0];
+        err += nums[1];
+    }
+    (ok, err)
+}
+
+#[test]
+fn processes_wal_guard_has_no_errors_and_stock_fails() {
+    let m = Mount::new("cont-wal-procs");
+    setup_counter(&m, "wal");
+    let (ok, err) = run_procs(&m.db("app.db"), "guard", &[]);
+    let v: i64 = m.open("app.db").query_row("SELECT v FROM counter", [], |r| r.get(0)).unwrap();
+    println!("guarded processes: ok={ok} err={err} counter={v}");
+    assert_eq!((ok, err), (PROCS * TXNS, 0));
+    assert_eq!(v, (PROCS * TXNS) as i64);
+
+    setup_counter(&m, "wal");
+    let (ok, err) = run_procs(&m.db("app.db"), "stock", &[]);
+    println!("stock processes: ok={ok} err={err}");
+    assert!(err > 0, "stock SQLite with plain BEGIN should fail under contention");
+}
