@@ -68,17 +68,23 @@ fn threads_wal_guard_has_no_errors_and_stock_fails() {
 }
 
 pub fn run_procs(db: &Path, mode: &str, env: &[(&str, &str)]) -> (usize, usize) {
+    let _ = std::fs::remove_file(db.with_extension("go"));
     let worker = env!("CARGO_BIN_EXE_guard-worker");
     let children: Vec<_> = (0..PROCS)
         .map(|_| {
             let mut cmd = Command::new(worker);
-            cmd.args([db.to_str().unwrap(), &TXNS.to_string(), mode]).env("LITEFS_GUARD_SO", so_path());
+            cmd.args([db.to_str().unwrap(), &TXNS.to_string(), mode])
+                .env("LITEFS_GUARD_SO", so_path())
+                .env("GUARD_WORKER_GO", db.with_extension("go"));
             for (k, v) in env {
                 cmd.env(k, v);
             }
             cmd.stdout(std::process::Stdio::piped()).spawn().unwrap()
         })
         .collect();
+    // Start all workers at once, so they really contend.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::write(db.with_extension("go"), b"").unwrap();
     let (mut ok, mut err) = (0, 0);
     for ch in children {
         let out = ch.wait_with_output().unwrap();

@@ -19,6 +19,13 @@ fn main() {
     }
     let c = Connection::open(db).unwrap();
     c.busy_timeout(Duration::from_secs(5)).unwrap();
+    c.execute_batch("PRAGMA synchronous = OFF").unwrap();
+    // Optionally wait for a start signal so all workers contend from the first transaction.
+    if let Some(go) = std::env::var_os("GUARD_WORKER_GO") {
+        while !std::path::Path::new(&go).exists() {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
     let (mut ok, mut err) = (0, 0);
     for _ in 0..n {
         match rmw(&c) {
