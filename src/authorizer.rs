@@ -35,7 +35,12 @@ const SETTING_WRITES_PRAGMAS: &[&str] = &[
 const ALL_SCHEMA_PRAGMAS: &[&str] = &["journal_mode", "wal_checkpoint", "optimize"];
 
 /// Sorts one authorizer call. `a1`, `a2`, `db` are SQLite's arguments 3–5.
-pub fn classify<'a>(action: c_int, a1: Option<&'a str>, a2: Option<&'a str>, db: Option<&'a str>) -> Verdict<'a> {
+pub fn classify<'a>(
+    action: c_int,
+    a1: Option<&'a str>,
+    a2: Option<&'a str>,
+    db: Option<&'a str>,
+) -> Verdict<'a> {
     let on = |name: Option<&'a str>| match name {
         Some(n) if n.eq_ignore_ascii_case("temp") => Verdict::Allow,
         Some(n) => Verdict::Writes(n),
@@ -127,23 +132,58 @@ mod tests {
 
     #[test]
     fn dml_writes_its_schema() {
-        assert_eq!(classify(ffi::SQLITE_INSERT, Some("t"), None, Some("main")), Verdict::Writes("main"));
-        assert_eq!(classify(ffi::SQLITE_UPDATE, Some("t"), Some("c"), Some("aux")), Verdict::Writes("aux"));
-        assert_eq!(classify(ffi::SQLITE_DELETE, Some("t"), None, Some("temp")), Verdict::Allow);
+        assert_eq!(
+            classify(ffi::SQLITE_INSERT, Some("t"), None, Some("main")),
+            Verdict::Writes("main")
+        );
+        assert_eq!(
+            classify(ffi::SQLITE_UPDATE, Some("t"), Some("c"), Some("aux")),
+            Verdict::Writes("aux")
+        );
+        assert_eq!(
+            classify(ffi::SQLITE_DELETE, Some("t"), None, Some("temp")),
+            Verdict::Allow
+        );
     }
 
     #[test]
     fn alter_table_names_db_first() {
-        assert_eq!(classify(ffi::SQLITE_ALTER_TABLE, Some("aux"), Some("t"), None), Verdict::Writes("aux"));
+        assert_eq!(
+            classify(ffi::SQLITE_ALTER_TABLE, Some("aux"), Some("t"), None),
+            Verdict::Writes("aux")
+        );
     }
 
     #[test]
     fn reads_and_transactions_allowed() {
-        for a in [ffi::SQLITE_READ, ffi::SQLITE_SELECT, ffi::SQLITE_TRANSACTION, ffi::SQLITE_SAVEPOINT, ffi::SQLITE_FUNCTION, ffi::SQLITE_ATTACH, ffi::SQLITE_DETACH, ffi::SQLITE_RECURSIVE] {
-            assert_eq!(classify(a, Some("x"), Some("y"), Some("main")), Verdict::Allow, "action {a}");
+        for a in [
+            ffi::SQLITE_READ,
+            ffi::SQLITE_SELECT,
+            ffi::SQLITE_TRANSACTION,
+            ffi::SQLITE_SAVEPOINT,
+            ffi::SQLITE_FUNCTION,
+            ffi::SQLITE_ATTACH,
+            ffi::SQLITE_DETACH,
+            ffi::SQLITE_RECURSIVE,
+        ] {
+            assert_eq!(
+                classify(a, Some("x"), Some("y"), Some("main")),
+                Verdict::Allow,
+                "action {a}"
+            );
         }
-        for a in [ffi::SQLITE_CREATE_TEMP_TABLE, ffi::SQLITE_CREATE_TEMP_INDEX, ffi::SQLITE_CREATE_TEMP_VIEW, ffi::SQLITE_CREATE_TEMP_TRIGGER, ffi::SQLITE_DROP_TEMP_TABLE] {
-            assert_eq!(classify(a, Some("x"), None, Some("temp")), Verdict::Allow, "action {a}");
+        for a in [
+            ffi::SQLITE_CREATE_TEMP_TABLE,
+            ffi::SQLITE_CREATE_TEMP_INDEX,
+            ffi::SQLITE_CREATE_TEMP_VIEW,
+            ffi::SQLITE_CREATE_TEMP_TRIGGER,
+            ffi::SQLITE_DROP_TEMP_TABLE,
+        ] {
+            assert_eq!(
+                classify(a, Some("x"), None, Some("temp")),
+                Verdict::Allow,
+                "action {a}"
+            );
         }
     }
 
@@ -156,7 +196,10 @@ mod tests {
         assert_eq!(p("journal_mode", Some("delete"), None), Verdict::WritesAll);
         assert_eq!(p("journal_mode", None, None), Verdict::Allow);
         assert_eq!(p("wal_checkpoint", None, None), Verdict::WritesAll);
-        assert_eq!(p("incremental_vacuum", None, Some("main")), Verdict::Writes("main"));
+        assert_eq!(
+            p("incremental_vacuum", None, Some("main")),
+            Verdict::Writes("main")
+        );
         assert_eq!(p("busy_timeout", Some("100"), None), Verdict::Allow);
         assert_eq!(p("foreign_keys", Some("1"), None), Verdict::Allow);
         assert_eq!(p("query_only", Some("1"), None), Verdict::Allow);

@@ -39,10 +39,16 @@ pub fn setup(db: *mut ffi::sqlite3) -> Result<(), String> {
     // SAFETY: `db` is the open connection SQLite handed us; the pointer stays
     // valid while the functions registered below hold the Arc.
     let rc = unsafe {
-        crate::sqlite!(set_authorizer(db, Some(authorizer::callback), Arc::as_ptr(&state) as *mut c_void))
+        crate::sqlite!(set_authorizer(
+            db,
+            Some(authorizer::callback),
+            Arc::as_ptr(&state) as *mut c_void
+        ))
     };
     if rc != ffi::SQLITE_OK {
-        return Err(format!("litefs_guard: installing the authorizer failed (code {rc})"));
+        return Err(format!(
+            "litefs_guard: installing the authorizer failed (code {rc})"
+        ));
     }
     functions::register(db, state)
 }
@@ -94,7 +100,7 @@ impl ConnState {
     /// Whether the main database is gated by the VFS (false for the connection
     /// that loaded the extension: its file was opened before the VFS existed).
     pub fn main_is_gated(&self) -> bool {
-        !self.schema_file("main").is_null() && vfs::bind(self.schema_file("main"), self.db)
+        vfs::is_gated(self.schema_file("main"))
     }
 
     /// Called by the authorizer for every schema a statement names, so
@@ -129,14 +135,21 @@ impl ConnState {
             None => self.schema_names(),
         };
         for s in &schemas {
-            let Some(path) = self.schema_path(s) else { continue };
-            let Some(mount) = self.mount_for(&path) else { continue };
+            let Some(path) = self.schema_path(s) else {
+                continue;
+            };
+            let Some(mount) = self.mount_for(&path) else {
+                continue;
+            };
             // The VFS re-checks afresh when the write lock is taken, so a file
             // it last saw writable needs no second look at prepare time.
-            if !fresh && vfs::verified_primary(self.schema_file(s)) {
+            let file = self.schema_file(s);
+            if !fresh && vfs::verified_primary(file) {
                 continue;
             }
-            if let Some(why) = self.role_for(&mount, Some(&path)).refusal() {
+            let role = self.role_for(&mount, Some(&path));
+            vfs::note_role(file, role.may_write());
+            if let Some(why) = role.refusal() {
                 sqlite_api::log(
                     ffi::SQLITE_AUTH,
                     &format!("litefs_guard: write to {} refused: {why}", path.display()),
@@ -171,8 +184,12 @@ impl ConnState {
     /// connections doing the same (it never touches the application's busy
     /// handler). On a replica nothing is written.
     fn ensure_wal(&self) {
-        let Some(path) = self.schema_path("main") else { return };
-        let Some(mount) = self.mount_for(&path) else { return };
+        let Some(path) = self.schema_path("main") else {
+            return;
+        };
+        let Some(mount) = self.mount_for(&path) else {
+            return;
+        };
         // SAFETY: valid connection and schema name.
         if unsafe { crate::sqlite!(db_readonly(self.db, c"main".as_ptr())) } != 0 {
             return;
@@ -198,7 +215,10 @@ impl ConnState {
                 if rc != ffi::SQLITE_OK {
                     sqlite_api::log(
                         rc,
-                        &format!("litefs_guard: could not put {} in WAL mode (code {rc})", path.display()),
+                        &format!(
+                            "litefs_guard: could not put {} in WAL mode (code {rc})",
+                            path.display()
+                        ),
                     );
                 }
                 return;

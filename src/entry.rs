@@ -54,10 +54,17 @@ fn register_auto_extension() -> Result<(), String> {
         // the declared type is a bare `void(*)(void)`, hence the transmute of
         // a function that really has the entry-point signature.
         rc = unsafe {
-            let f: unsafe extern "C" fn(*mut ffi::sqlite3, *mut *mut c_char, *const ffi::sqlite3_api_routines) -> c_int =
-                on_open;
+            let f: unsafe extern "C" fn(
+                *mut ffi::sqlite3,
+                *mut *mut c_char,
+                *const ffi::sqlite3_api_routines,
+            ) -> c_int = on_open;
             crate::sqlite!(auto_extension(Some(std::mem::transmute::<
-                unsafe extern "C" fn(*mut ffi::sqlite3, *mut *mut c_char, *const ffi::sqlite3_api_routines) -> c_int,
+                unsafe extern "C" fn(
+                    *mut ffi::sqlite3,
+                    *mut *mut c_char,
+                    *const ffi::sqlite3_api_routines,
+                ) -> c_int,
                 unsafe extern "C" fn(),
             >(f))))
         };
@@ -65,7 +72,9 @@ fn register_auto_extension() -> Result<(), String> {
     if rc == ffi::SQLITE_OK {
         Ok(())
     } else {
-        Err(format!("litefs_guard: registering the auto-extension failed (code {rc})"))
+        Err(format!(
+            "litefs_guard: registering the auto-extension failed (code {rc})"
+        ))
     }
 }
 

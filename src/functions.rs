@@ -42,7 +42,10 @@ const FUNCTIONS: &[(&CStr, &str, Body)] = &[
 /// when SQLite drops the last of them (at close).
 pub fn register(db: *mut ffi::sqlite3, state: Arc<ConnState>) -> Result<(), String> {
     for (i, (cname, _, _)) in FUNCTIONS.iter().enumerate() {
-        let data = Box::into_raw(Box::new(Entry { index: i, state: state.clone() }));
+        let data = Box::into_raw(Box::new(Entry {
+            index: i,
+            state: state.clone(),
+        }));
         // SAFETY: valid connection; `data` is freed by `destroy` (SQLite calls
         // it on failure too).
         let rc = unsafe {
@@ -59,7 +62,10 @@ pub fn register(db: *mut ffi::sqlite3, state: Arc<ConnState>) -> Result<(), Stri
             ))
         };
         if rc != ffi::SQLITE_OK {
-            return Err(format!("litefs_guard: registering {} failed (code {rc})", cname.to_string_lossy()));
+            return Err(format!(
+                "litefs_guard: registering {} failed (code {rc})",
+                cname.to_string_lossy()
+            ));
         }
     }
     Ok(())
@@ -137,7 +143,11 @@ fn no_args(name: &'static str, args: &[Arg]) -> Result<(), FunctionError> {
     if args.is_empty() {
         Ok(())
     } else {
-        Err(FunctionError::Arity { name, expected: "no arguments", got: args.len() as i32 })
+        Err(FunctionError::Arity {
+            name,
+            expected: "no arguments",
+            got: args.len() as i32,
+        })
     }
 }
 
@@ -193,7 +203,13 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
                 message: format!("the format must be text ('json' or 'yaml'), got {kind}"),
             })
         }
-        _ => return Err(FunctionError::Arity { name: "litefs_config", expected: "at most one argument", got: args.len() as i32 }),
+        _ => {
+            return Err(FunctionError::Arity {
+                name: "litefs_config",
+                expected: "at most one argument",
+                got: args.len() as i32,
+            })
+        }
     };
     let s = state.settings();
     if format == "yaml" {
@@ -237,5 +253,7 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
 fn stats(_state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
     no_args("litefs_guard_stats", args)?;
     let _ = sqlite_api::routines();
-    Ok(Value::Text(serde_json::json!({ "primary_lookups": role::marker_lookups() }).to_string()))
+    Ok(Value::Text(
+        serde_json::json!({ "primary_lookups": role::marker_lookups() }).to_string(),
+    ))
 }

@@ -37,5 +37,5 @@ fn query(fd: i32, cmd: i32) -> Option<bool> {
     fl.l_len = 1;
     // SAFETY: `fd` is open for the duration of the call; `fl` is a valid flock.
     let rc = unsafe { libc::fcntl(fd, cmd, &mut fl) };
-    (rc == 0).then(|| fl.l_type != libc::F_UNLCK as i16)
+    (rc == 0).then_some(fl.l_type != libc::F_UNLCK as i16)
 }

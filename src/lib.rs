@@ -9,18 +9,19 @@
 //! - [`connection`]: sets up each connection; [`entry`]: the entry point;
 //! - [`sqlite_api`]: the loading SQLite's API table (no SQLite is linked in).
 
-pub mod sqlite_api;
+mod sqlite_api;
 
-pub mod authorizer;
+mod authorizer;
+/// Public for the fuzz target and tools that read litefs.yml.
 pub mod config;
-pub mod connection;
-pub mod entry;
-pub mod error;
-pub mod functions;
-pub mod halt_lock;
-pub mod role;
-pub mod settings;
-pub mod vfs;
-pub mod wal_rule;
+mod connection;
+mod entry;
+mod error;
+mod functions;
+mod halt_lock;
+mod role;
+mod settings;
+mod vfs;
+mod wal_rule;
 
 pub use entry::sqlite3_litefsguard_init;

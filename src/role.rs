@@ -20,7 +20,10 @@ const MAX_PRIMARY_LEN: u64 = 4096;
 pub enum Role {
     Primary,
     /// `primary` is the primary's hostname when one is known.
-    Replica { primary: Option<String>, halt_lock: bool },
+    Replica {
+        primary: Option<String>,
+        halt_lock: bool,
+    },
     /// The file mode says "not primary" although `.primary` is absent.
     ReadOnlyFile(PathBuf),
     NotRunning(String),
@@ -114,7 +117,10 @@ pub fn detect(p: Probe<'_>) -> Role {
             match std::fs::metadata(p.mount) {
                 Ok(m) if m.is_dir() => {}
                 Ok(_) => {
-                    return Role::NotRunning(format!("LiteFS mount {} is not a directory", p.mount.display()))
+                    return Role::NotRunning(format!(
+                        "mount directory {} is not a directory",
+                        p.mount.display()
+                    ))
                 }
                 Err(e) => return not_running(p.mount, &e),
             }
@@ -152,12 +158,22 @@ fn file_mode_role(p: Probe<'_>) -> Role {
         match std::fs::metadata(db) {
             Ok(m) if m.permissions().mode() & 0o222 == 0 => {
                 if halt_lock::is_held(db) {
-                    return Role::Replica { primary: None, halt_lock: true };
+                    return Role::Replica {
+                        primary: None,
+                        halt_lock: true,
+                    };
                 }
                 return Role::ReadOnlyFile(db.to_path_buf());
             }
             Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            // The database is open, so its file exists wherever LiteFS is
+            // mounted: a missing file means the mount went away underneath.
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Role::NotRunning(format!(
+                    "database file {} is missing from the mount (LiteFS stopped?)",
+                    db.display()
+                ))
+            }
             Err(e) => return not_running(p.mount, &e),
         }
     }
@@ -169,7 +185,7 @@ fn not_running(mount: &Path, e: &std::io::Error) -> Role {
         ErrorKind::NotFound => "not found".to_string(),
         _ => e.to_string(),
     };
-    Role::NotRunning(format!("LiteFS mount {} {what}", mount.display()))
+    Role::NotRunning(format!("mount directory {} {what}", mount.display()))
 }
 
 /// Whether `path` is on a FUSE filesystem (statfs).
@@ -198,7 +214,12 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn probe(mount: &Path, marker: Marker, db: Option<&Path>) -> Role {
-        detect(Probe { mount, marker, require_fuse: false, db })
+        detect(Probe {
+            mount,
+            marker,
+            require_fuse: false,
+            db,
+        })
     }
 
     #[test]
@@ -212,9 +233,18 @@ mod tests {
         let d = tempdir();
         std::fs::write(d.join(".primary"), "node-a\n").unwrap();
         let r = probe(&d, Marker::Replica, None);
-        assert_eq!(r, Role::Replica { primary: Some("node-a".into()), halt_lock: false });
+        assert_eq!(
+            r,
+            Role::Replica {
+                primary: Some("node-a".into()),
+                halt_lock: false
+            }
+        );
         assert!(!r.may_write());
-        assert_eq!(r.refusal().unwrap().to_string(), "this node is a replica; the primary is node-a");
+        assert_eq!(
+            r.refusal().unwrap().to_string(),
+            "this node is a replica; the primary is node-a"
+        );
     }
 
     #[test]
@@ -229,7 +259,10 @@ mod tests {
     fn missing_mount_is_not_running() {
         let d = tempdir().join("gone");
         let r = probe(&d, Marker::Replica, None);
-        assert!(matches!(r, Role::NotRunning(ref m) if m.contains("not found")), "{r:?}");
+        assert!(
+            matches!(r, Role::NotRunning(ref m) if m.contains("not found")),
+            "{r:?}"
+        );
         assert!(!r.may_write());
     }
 
@@ -245,10 +278,25 @@ mod tests {
     }
 
     #[test]
+    fn open_database_missing_from_mount_is_not_running() {
+        let d = tempdir();
+        let r = probe(&d, Marker::Replica, Some(&d.join("app.db")));
+        assert!(matches!(r, Role::NotRunning(ref m) if m.contains("missing from the mount")), "{r:?}");
+    }
+
+    #[test]
     fn require_fuse_refuses_plain_dir() {
         let d = tempdir();
-        let r = detect(Probe { mount: &d, marker: Marker::Replica, require_fuse: true, db: None });
-        assert!(matches!(r, Role::NotRunning(ref m) if m.contains("not a FUSE mount")), "{r:?}");
+        let r = detect(Probe {
+            mount: &d,
+            marker: Marker::Replica,
+            require_fuse: true,
+            db: None,
+        });
+        assert!(
+            matches!(r, Role::NotRunning(ref m) if m.contains("not a FUSE mount")),
+            "{r:?}"
+        );
     }
 
     fn tempdir() -> PathBuf {

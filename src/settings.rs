@@ -175,7 +175,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| m.get(k).cloned()
     }
 
@@ -191,10 +194,24 @@ mod tests {
 
     #[test]
     fn marker_values() {
-        assert_eq!(from_env(env(&[("LITEFS_GUARD_MARKER", "primary")])).unwrap().marker, Marker::Primary);
-        assert_eq!(from_env(env(&[("LITEFS_GUARD_MARKER", "replica")])).unwrap().marker, Marker::Replica);
+        assert_eq!(
+            from_env(env(&[("LITEFS_GUARD_MARKER", "primary")]))
+                .unwrap()
+                .marker,
+            Marker::Primary
+        );
+        assert_eq!(
+            from_env(env(&[("LITEFS_GUARD_MARKER", "replica")]))
+                .unwrap()
+                .marker,
+            Marker::Replica
+        );
         let e = from_env(env(&[("LITEFS_GUARD_MARKER", "Primary!")])).unwrap_err();
-        assert!(e.to_string().starts_with("LITEFS_GUARD_MARKER=\"Primary!\" is not valid"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("LITEFS_GUARD_MARKER=\"Primary!\" is not valid"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -211,16 +228,30 @@ mod tests {
     fn mount_for_respects_configured_dir() {
         let s = from_env(env(&[("LITEFS_GUARD_DIR", "/nonexistent-litefs")])).unwrap();
         assert_eq!(s.mount_source, MountSource::Env);
-        assert_eq!(s.mount_for(Path::new("/nonexistent-litefs/app.db")), Some(PathBuf::from("/nonexistent-litefs")));
+        assert_eq!(
+            s.mount_for(Path::new("/nonexistent-litefs/app.db")),
+            Some(PathBuf::from("/nonexistent-litefs"))
+        );
         assert_eq!(s.mount_for(Path::new("/tmp/app.db")), None);
         assert_eq!(s.mount_for(Path::new("/nonexistent-litefsX/app.db")), None);
     }
 
     #[test]
     fn bools() {
-        assert!(!from_env(env(&[("LITEFS_GUARD_IMMEDIATE", "0")])).unwrap().immediate);
-        assert!(from_env(env(&[("LITEFS_GUARD_REQUIRE_FUSE", "1")])).unwrap().require_fuse);
+        assert!(
+            !from_env(env(&[("LITEFS_GUARD_IMMEDIATE", "0")]))
+                .unwrap()
+                .immediate
+        );
+        assert!(
+            from_env(env(&[("LITEFS_GUARD_REQUIRE_FUSE", "1")]))
+                .unwrap()
+                .require_fuse
+        );
         let e = from_env(env(&[("LITEFS_GUARD_IMMEDIATE", "maybe")])).unwrap_err();
-        assert_eq!(e.to_string(), "LITEFS_GUARD_IMMEDIATE=\"maybe\" is not valid: use 1 or 0");
+        assert_eq!(
+            e.to_string(),
+            "LITEFS_GUARD_IMMEDIATE=\"maybe\" is not valid: use 1 or 0"
+        );
     }
 }

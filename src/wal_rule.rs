@@ -27,7 +27,9 @@ mod tests {
 
     #[test]
     fn only_leaving_wal_is_refused() {
-        assert!(refusal(true, "journal_mode", "DELETE").unwrap().contains("journal_mode=DELETE refused"));
+        assert!(refusal(true, "journal_mode", "DELETE")
+            .unwrap()
+            .contains("journal_mode=DELETE refused"));
         assert!(refusal(true, "JOURNAL_MODE", "memory").is_some());
         assert!(refusal(true, "journal_mode", "off").is_some());
         assert_eq!(refusal(true, "journal_mode", "wal"), None);

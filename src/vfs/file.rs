@@ -10,6 +10,12 @@ use crate::sqlite_api;
 use libsqlite3_sys as ffi;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How long a role check that allowed writes spares the authorizer another
+/// look. The gate itself always looks afresh, so this only decides whether a
+/// write is refused at prepare (SQLITE_AUTH) or at the lock (SQLITE_READONLY).
+const VERIFIED_TTL: Duration = Duration::from_millis(100);
 
 /// Our part of the file buffer; the base file follows at `HEADER_SIZE`.
 #[repr(C)]
@@ -38,8 +44,8 @@ struct FileState {
     guard_reserved: bool,
     /// Rollback mode: escalation declined for this SHARED lock.
     rollback_declined: bool,
-    /// The last role check made for this file allowed writes.
-    verified_primary: bool,
+    /// When a role check for this file last allowed writes.
+    verified_primary: Option<Instant>,
 }
 
 impl FileState {
@@ -58,7 +64,7 @@ impl FileState {
     /// The execution-time gate: Ok when this node may write now.
     fn gate(&mut self) -> Result<(), c_int> {
         let role = self.role();
-        self.verified_primary = role.may_write();
+        self.note(role.may_write());
         match role.refusal() {
             None => Ok(()),
             Some(why) => {
@@ -83,6 +89,10 @@ impl FileState {
         // SAFETY: `conn` is the live connection that owns this file (bound in
         // its init; the file closes before the connection is freed).
         unsafe { crate::sqlite!(get_autocommit(self.conn)) == 0 }
+    }
+
+    fn note(&mut self, may_write: bool) {
+        self.verified_primary = may_write.then(Instant::now);
     }
 
     fn call_busy(&self) -> bool {
@@ -134,7 +144,7 @@ pub(super) unsafe fn open(
             wal: WalLocks::default(),
             guard_reserved: false,
             rollback_declined: false,
-            verified_primary: false,
+            verified_primary: None,
         });
         (*gf).state = Box::into_raw(state);
         (*gf).file.pMethods = match version {
@@ -180,12 +190,28 @@ pub fn bind(f: *mut ffi::sqlite3_file, conn: *mut ffi::sqlite3) -> bool {
     true
 }
 
-/// Whether the last role check this file made said "may write". The
-/// authorizer may trust it because the write gate checks again, afresh,
-/// when the write lock is taken. False for files that are not ours.
+/// Whether a role check for this file said "may write" within the last
+/// VERIFIED_TTL. The authorizer may trust it because the write gate checks
+/// again, afresh, when the write lock is taken. False for files not ours.
 pub fn verified_primary(f: *mut ffi::sqlite3_file) -> bool {
     // SAFETY: `f` is ours (checked) and open.
-    is_ours(f) && unsafe { state(f) }.verified_primary
+    is_ours(f)
+        && unsafe { state(f) }
+            .verified_primary
+            .is_some_and(|t| t.elapsed() < VERIFIED_TTL)
+}
+
+/// Records the authorizer's own fresh role check for this file.
+pub fn note_role(f: *mut ffi::sqlite3_file, may_write: bool) {
+    if is_ours(f) {
+        // SAFETY: `f` is ours (checked) and open.
+        unsafe { state(f) }.note(may_write);
+    }
+}
+
+/// Whether `f` is a file of this VFS (so its writes pass the gate).
+pub fn is_gated(f: *mut ffi::sqlite3_file) -> bool {
+    is_ours(f)
 }
 
 // The methods. SAFETY (all): SQLite calls them with a file opened by `open`
@@ -227,7 +253,12 @@ unsafe extern "C" fn x_close(f: *mut ffi::sqlite3_file) -> c_int {
     })
 }
 
-unsafe extern "C" fn x_read(f: *mut ffi::sqlite3_file, buf: *mut c_void, n: c_int, off: ffi::sqlite3_int64) -> c_int {
+unsafe extern "C" fn x_read(
+    f: *mut ffi::sqlite3_file,
+    buf: *mut c_void,
+    n: c_int,
+    off: ffi::sqlite3_int64,
+) -> c_int {
     forward!(f, xRead(buf, n, off))
 }
 
@@ -248,16 +279,27 @@ fn translate(f: *mut ffi::sqlite3_file, rc: c_int) -> c_int {
     }
 }
 
-unsafe extern "C" fn x_write(f: *mut ffi::sqlite3_file, buf: *const c_void, n: c_int, off: ffi::sqlite3_int64) -> c_int {
-    boundary(ffi::SQLITE_IOERR_WRITE, || translate(f, forward!(f, xWrite(buf, n, off))))
+unsafe extern "C" fn x_write(
+    f: *mut ffi::sqlite3_file,
+    buf: *const c_void,
+    n: c_int,
+    off: ffi::sqlite3_int64,
+) -> c_int {
+    boundary(ffi::SQLITE_IOERR_WRITE, || {
+        translate(f, forward!(f, xWrite(buf, n, off)))
+    })
 }
 
 unsafe extern "C" fn x_truncate(f: *mut ffi::sqlite3_file, size: ffi::sqlite3_int64) -> c_int {
-    boundary(ffi::SQLITE_IOERR_TRUNCATE, || translate(f, forward!(f, xTruncate(size))))
+    boundary(ffi::SQLITE_IOERR_TRUNCATE, || {
+        translate(f, forward!(f, xTruncate(size)))
+    })
 }
 
 unsafe extern "C" fn x_sync(f: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    boundary(ffi::SQLITE_IOERR_FSYNC, || translate(f, forward!(f, xSync(flags))))
+    boundary(ffi::SQLITE_IOERR_FSYNC, || {
+        translate(f, forward!(f, xSync(flags)))
+    })
 }
 
 unsafe extern "C" fn x_file_size(f: *mut ffi::sqlite3_file, out: *mut ffi::sqlite3_int64) -> c_int {
@@ -296,7 +338,11 @@ unsafe extern "C" fn x_lock(f: *mut ffi::sqlite3_file, level: c_int) -> c_int {
             }
             ffi::SQLITE_LOCK_SHARED => {
                 let rc = forward!(f, xLock(level));
-                if rc != ffi::SQLITE_OK || s.rollback_declined || s.guard_reserved || !s.escalation_candidate() {
+                if rc != ffi::SQLITE_OK
+                    || s.rollback_declined
+                    || s.guard_reserved
+                    || !s.escalation_candidate()
+                {
                     return rc;
                 }
                 escalate_rollback(f, s)
@@ -328,7 +374,7 @@ fn escalate_rollback(f: *mut ffi::sqlite3_file, s: &mut FileState) -> c_int {
                     s.rollback_declined = true;
                 } else {
                     s.guard_reserved = true;
-                    s.verified_primary = true;
+                    s.note(true);
                 }
                 return ffi::SQLITE_OK;
             }
@@ -405,7 +451,9 @@ unsafe extern "C" fn x_file_control(f: *mut ffi::sqlite3_file, op: c_int, arg: *
 
 fn cstr<'a>(p: *const c_char) -> Option<&'a str> {
     // SAFETY: SQLite passes NUL-terminated strings or null.
-    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_str().ok()).flatten()
+    (!p.is_null())
+        .then(|| unsafe { CStr::from_ptr(p) }.to_str().ok())
+        .flatten()
 }
 
 unsafe extern "C" fn x_sector_size(f: *mut ffi::sqlite3_file) -> c_int {
@@ -424,7 +472,13 @@ unsafe extern "C" fn x_device_characteristics(f: *mut ffi::sqlite3_file) -> c_in
     }
 }
 
-unsafe extern "C" fn x_shm_map(f: *mut ffi::sqlite3_file, pg: c_int, pgsz: c_int, extend: c_int, pp: *mut *mut c_void) -> c_int {
+unsafe extern "C" fn x_shm_map(
+    f: *mut ffi::sqlite3_file,
+    pg: c_int,
+    pgsz: c_int,
+    extend: c_int,
+    pp: *mut *mut c_void,
+) -> c_int {
     forward!(f, xShmMap(pg, pgsz, extend, pp))
 }
 
@@ -438,7 +492,13 @@ unsafe extern "C" fn x_shm_lock(f: *mut ffi::sqlite3_file, offset: c_int, n: c_i
         let s = unsafe { state(f) };
         // The lock state is moved out so the gate may borrow the rest of `s`.
         let mut wal = std::mem::take(&mut s.wal);
-        let rc = wal.shm_lock(&mut |o, n, fl| base_shm_lock(f, o, n, fl), offset, n, flags, &mut || s.gate());
+        let rc = wal.shm_lock(
+            &mut |o, n, fl| base_shm_lock(f, o, n, fl),
+            offset,
+            n,
+            flags,
+            &mut || s.gate(),
+        );
         s.wal = wal;
         rc
     })
@@ -453,15 +513,16 @@ unsafe extern "C" fn x_shm_barrier(f: *mut ffi::sqlite3_file) {
         let s = unsafe { state(f) };
         if s.wal.may_escalate() && s.escalation_candidate() {
             if s.role().may_write() {
-                s.verified_primary = true;
+                s.note(true);
                 let busy = s.busy;
-                s.wal.escalate(&mut |o, n, fl| base_shm_lock(f, o, n, fl), &mut || match busy {
-                    // SAFETY: SQLite's own busy handler and argument.
-                    Some((h, arg)) => unsafe { h(arg) != 0 },
-                    None => false,
-                });
+                s.wal
+                    .escalate(&mut |o, n, fl| base_shm_lock(f, o, n, fl), &mut || match busy {
+                        // SAFETY: SQLite's own busy handler and argument.
+                        Some((h, arg)) => unsafe { h(arg) != 0 },
+                        None => false,
+                    });
             } else {
-                s.verified_primary = false;
+                s.note(false);
                 s.wal.declined = true;
             }
         }
@@ -482,7 +543,12 @@ unsafe extern "C" fn x_shm_unmap(f: *mut ffi::sqlite3_file, delete: c_int) -> c_
     })
 }
 
-unsafe extern "C" fn x_fetch(f: *mut ffi::sqlite3_file, off: ffi::sqlite3_int64, amt: c_int, pp: *mut *mut c_void) -> c_int {
+unsafe extern "C" fn x_fetch(
+    f: *mut ffi::sqlite3_file,
+    off: ffi::sqlite3_int64,
+    amt: c_int,
+    pp: *mut *mut c_void,
+) -> c_int {
     forward!(f, xFetch(off, amt, pp))
 }
 

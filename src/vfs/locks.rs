@@ -217,7 +217,13 @@ mod tests {
 
     #[test]
     fn busy_handler_decides_how_long_to_wait() {
-        let (mut w, mut s) = (WalLocks::default(), Shm { other_writer: true, ..Default::default() });
+        let (mut w, mut s) = (
+            WalLocks::default(),
+            Shm {
+                other_writer: true,
+                ..Default::default()
+            },
+        );
         let mut tries = 0;
         let got = w.escalate(&mut |a, b, c| s.call(a, b, c), &mut || {
             tries += 1;
@@ -237,11 +243,29 @@ mod tests {
         let (mut w, mut s) = (WalLocks::default(), Shm::default());
         let mut gate = || Err(ffi::SQLITE_READONLY);
         // Recovery (no read slot) passes.
-        let rc = w.shm_lock(&mut |a, b, c| s.call(a, b, c), WAL_WRITE_LOCK, 1, LOCK_EXCL, &mut gate);
+        let rc = w.shm_lock(
+            &mut |a, b, c| s.call(a, b, c),
+            WAL_WRITE_LOCK,
+            1,
+            LOCK_EXCL,
+            &mut gate,
+        );
         assert_eq!(rc, ffi::SQLITE_OK);
-        w.shm_lock(&mut |a, b, c| s.call(a, b, c), WAL_WRITE_LOCK, 1, UNLOCK_EXCL, &mut gate);
+        w.shm_lock(
+            &mut |a, b, c| s.call(a, b, c),
+            WAL_WRITE_LOCK,
+            1,
+            UNLOCK_EXCL,
+            &mut gate,
+        );
         lock(&mut w, &mut s, 3, LOCK_SH);
-        let rc = w.shm_lock(&mut |a, b, c| s.call(a, b, c), WAL_WRITE_LOCK, 1, LOCK_EXCL, &mut gate);
+        let rc = w.shm_lock(
+            &mut |a, b, c| s.call(a, b, c),
+            WAL_WRITE_LOCK,
+            1,
+            LOCK_EXCL,
+            &mut gate,
+        );
         assert_eq!(rc, ffi::SQLITE_READONLY);
         assert!(!w.sqlite_write);
     }

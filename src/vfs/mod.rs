@@ -6,7 +6,7 @@
 mod file;
 pub mod locks;
 
-pub use file::{bind, verified_primary};
+pub use file::{bind, is_gated, note_role, verified_primary};
 
 use crate::settings;
 use libsqlite3_sys as ffi;
@@ -65,7 +65,8 @@ pub fn register() -> Result<(), String> {
         xSleep: Some(x_sleep),
         xCurrentTime: Some(x_current_time),
         xGetLastError: Some(x_get_last_error),
-        xCurrentTimeInt64: (b.iVersion >= 2 && b.xCurrentTimeInt64.is_some()).then_some(x_current_time_int64 as _),
+        xCurrentTimeInt64: (b.iVersion >= 2 && b.xCurrentTimeInt64.is_some())
+            .then_some(x_current_time_int64 as _),
         xSetSystemCall: (b.iVersion >= 3 && b.xSetSystemCall.is_some()).then_some(x_set_system_call as _),
         xGetSystemCall: (b.iVersion >= 3 && b.xGetSystemCall.is_some()).then_some(x_get_system_call as _),
         xNextSystemCall: (b.iVersion >= 3 && b.xNextSystemCall.is_some()).then_some(x_next_system_call as _),
@@ -143,7 +144,9 @@ unsafe extern "C" fn x_open(
             // the base file's own methods directly.
             None => unsafe { ((*b).xOpen.expect("base xOpen"))(b, name, f, flags, out_flags) },
             // SAFETY: `f` is SQLite's buffer of our szOsFile bytes.
-            Some((kind, db_path, mount)) => unsafe { file::open(b, name, f, flags, out_flags, kind, db_path, mount) },
+            Some((kind, db_path, mount)) => unsafe {
+                file::open(b, name, f, flags, out_flags, kind, db_path, mount)
+            },
         }
     })
 }
@@ -154,23 +157,47 @@ unsafe extern "C" fn x_open(
 
 unsafe extern "C" fn x_delete(_v: *mut ffi::sqlite3_vfs, name: *const c_char, sync: c_int) -> c_int {
     let b = base();
-    match unsafe { (*b).xDelete } { Some(x) => unsafe { x(b, name, sync) }, None => ffi::SQLITE_IOERR_DELETE }
+    match unsafe { (*b).xDelete } {
+        Some(x) => unsafe { x(b, name, sync) },
+        None => ffi::SQLITE_IOERR_DELETE,
+    }
 }
-unsafe extern "C" fn x_access(_v: *mut ffi::sqlite3_vfs, name: *const c_char, flags: c_int, out: *mut c_int) -> c_int {
+unsafe extern "C" fn x_access(
+    _v: *mut ffi::sqlite3_vfs,
+    name: *const c_char,
+    flags: c_int,
+    out: *mut c_int,
+) -> c_int {
     let b = base();
-    match unsafe { (*b).xAccess } { Some(x) => unsafe { x(b, name, flags, out) }, None => ffi::SQLITE_IOERR_ACCESS }
+    match unsafe { (*b).xAccess } {
+        Some(x) => unsafe { x(b, name, flags, out) },
+        None => ffi::SQLITE_IOERR_ACCESS,
+    }
 }
-unsafe extern "C" fn x_full_pathname(_v: *mut ffi::sqlite3_vfs, name: *const c_char, n: c_int, out: *mut c_char) -> c_int {
+unsafe extern "C" fn x_full_pathname(
+    _v: *mut ffi::sqlite3_vfs,
+    name: *const c_char,
+    n: c_int,
+    out: *mut c_char,
+) -> c_int {
     let b = base();
-    match unsafe { (*b).xFullPathname } { Some(x) => unsafe { x(b, name, n, out) }, None => ffi::SQLITE_CANTOPEN }
+    match unsafe { (*b).xFullPathname } {
+        Some(x) => unsafe { x(b, name, n, out) },
+        None => ffi::SQLITE_CANTOPEN,
+    }
 }
 unsafe extern "C" fn x_dl_open(_v: *mut ffi::sqlite3_vfs, name: *const c_char) -> *mut c_void {
     let b = base();
-    match unsafe { (*b).xDlOpen } { Some(x) => unsafe { x(b, name) }, None => std::ptr::null_mut() }
+    match unsafe { (*b).xDlOpen } {
+        Some(x) => unsafe { x(b, name) },
+        None => std::ptr::null_mut(),
+    }
 }
 unsafe extern "C" fn x_dl_error(_v: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) {
     let b = base();
-    match unsafe { (*b).xDlError } { Some(x) => unsafe { x(b, n, out) }, None => () }
+    if let Some(x) = unsafe { (*b).xDlError } {
+        unsafe { x(b, n, out) }
+    }
 }
 unsafe extern "C" fn x_dl_sym(
     _v: *mut ffi::sqlite3_vfs,
@@ -178,31 +205,51 @@ unsafe extern "C" fn x_dl_sym(
     sym: *const c_char,
 ) -> Option<unsafe extern "C" fn(*mut ffi::sqlite3_vfs, *mut c_void, *const c_char)> {
     let b = base();
-    match unsafe { (*b).xDlSym } { Some(x) => unsafe { x(b, h, sym) }, None => None }
+    match unsafe { (*b).xDlSym } {
+        Some(x) => unsafe { x(b, h, sym) },
+        None => None,
+    }
 }
 unsafe extern "C" fn x_dl_close(_v: *mut ffi::sqlite3_vfs, h: *mut c_void) {
     let b = base();
-    match unsafe { (*b).xDlClose } { Some(x) => unsafe { x(b, h) }, None => () }
+    if let Some(x) = unsafe { (*b).xDlClose } {
+        unsafe { x(b, h) }
+    }
 }
 unsafe extern "C" fn x_randomness(_v: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
     let b = base();
-    match unsafe { (*b).xRandomness } { Some(x) => unsafe { x(b, n, out) }, None => 0 }
+    match unsafe { (*b).xRandomness } {
+        Some(x) => unsafe { x(b, n, out) },
+        None => 0,
+    }
 }
 unsafe extern "C" fn x_sleep(_v: *mut ffi::sqlite3_vfs, us: c_int) -> c_int {
     let b = base();
-    match unsafe { (*b).xSleep } { Some(x) => unsafe { x(b, us) }, None => 0 }
+    match unsafe { (*b).xSleep } {
+        Some(x) => unsafe { x(b, us) },
+        None => 0,
+    }
 }
 unsafe extern "C" fn x_current_time(_v: *mut ffi::sqlite3_vfs, out: *mut f64) -> c_int {
     let b = base();
-    match unsafe { (*b).xCurrentTime } { Some(x) => unsafe { x(b, out) }, None => ffi::SQLITE_ERROR }
+    match unsafe { (*b).xCurrentTime } {
+        Some(x) => unsafe { x(b, out) },
+        None => ffi::SQLITE_ERROR,
+    }
 }
 unsafe extern "C" fn x_get_last_error(_v: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
     let b = base();
-    match unsafe { (*b).xGetLastError } { Some(x) => unsafe { x(b, n, out) }, None => 0 }
+    match unsafe { (*b).xGetLastError } {
+        Some(x) => unsafe { x(b, n, out) },
+        None => 0,
+    }
 }
 unsafe extern "C" fn x_current_time_int64(_v: *mut ffi::sqlite3_vfs, out: *mut ffi::sqlite3_int64) -> c_int {
     let b = base();
-    match unsafe { (*b).xCurrentTimeInt64 } { Some(x) => unsafe { x(b, out) }, None => ffi::SQLITE_ERROR }
+    match unsafe { (*b).xCurrentTimeInt64 } {
+        Some(x) => unsafe { x(b, out) },
+        None => ffi::SQLITE_ERROR,
+    }
 }
 unsafe extern "C" fn x_set_system_call(
     _v: *mut ffi::sqlite3_vfs,
@@ -210,13 +257,25 @@ unsafe extern "C" fn x_set_system_call(
     p: ffi::sqlite3_syscall_ptr,
 ) -> c_int {
     let b = base();
-    match unsafe { (*b).xSetSystemCall } { Some(x) => unsafe { x(b, name, p) }, None => ffi::SQLITE_NOTFOUND }
+    match unsafe { (*b).xSetSystemCall } {
+        Some(x) => unsafe { x(b, name, p) },
+        None => ffi::SQLITE_NOTFOUND,
+    }
 }
-unsafe extern "C" fn x_get_system_call(_v: *mut ffi::sqlite3_vfs, name: *const c_char) -> ffi::sqlite3_syscall_ptr {
+unsafe extern "C" fn x_get_system_call(
+    _v: *mut ffi::sqlite3_vfs,
+    name: *const c_char,
+) -> ffi::sqlite3_syscall_ptr {
     let b = base();
-    match unsafe { (*b).xGetSystemCall } { Some(x) => unsafe { x(b, name) }, None => None }
+    match unsafe { (*b).xGetSystemCall } {
+        Some(x) => unsafe { x(b, name) },
+        None => None,
+    }
 }
 unsafe extern "C" fn x_next_system_call(_v: *mut ffi::sqlite3_vfs, name: *const c_char) -> *const c_char {
     let b = base();
-    match unsafe { (*b).xNextSystemCall } { Some(x) => unsafe { x(b, name) }, None => std::ptr::null() }
+    match unsafe { (*b).xNextSystemCall } {
+        Some(x) => unsafe { x(b, name) },
+        None => std::ptr::null(),
+    }
 }

@@ -97,11 +97,18 @@ fn every_write_kind_is_refused_on_a_replica_and_nothing_changes() {
         assert!(is_refusal(&e), "{sql}: {e}");
         // Once the guard has seen the replica, refusals come at prepare time.
         let e = c.execute_batch(sql).expect_err(sql);
-        assert_eq!(code(&e), Some(ErrorCode::AuthorizationForStatementDenied), "{sql}: {e}");
+        assert_eq!(
+            code(&e),
+            Some(ErrorCode::AuthorizationForStatementDenied),
+            "{sql}: {e}"
+        );
         assert_eq!(count(&c, "t"), 1, "{sql}");
         assert_eq!(count(&c, "log"), 1, "{sql}");
         drop(c);
-        assert!(file_bytes(&m.db("app.db")) == before, "{sql} changed the database bytes");
+        assert!(
+            file_bytes(&m.db("app.db")) == before,
+            "{sql} changed the database bytes"
+        );
     }
 }
 
@@ -123,11 +130,14 @@ fn reads_and_lookalikes_are_never_refused_on_a_replica() {
         while rows.next().unwrap_or_else(|e| panic!("{sql}: {e}")).is_some() {}
     }
     // Transactions and savepoints themselves are not writes.
-    c.execute_batch("BEGIN; SELECT * FROM t; SAVEPOINT s1; RELEASE s1; ROLLBACK").unwrap();
+    c.execute_batch("BEGIN; SELECT * FROM t; SAVEPOINT s1; RELEASE s1; ROLLBACK")
+        .unwrap();
     c.execute_batch("BEGIN; SELECT count(*) FROM t; COMMIT").unwrap();
     // TEMP objects are this connection's own: writable on a replica.
-    c.execute_batch("CREATE TEMP TABLE tt(x); INSERT INTO tt VALUES (1); UPDATE tt SET x = 2; DELETE FROM tt")
-        .unwrap();
+    c.execute_batch(
+        "CREATE TEMP TABLE tt(x); INSERT INTO tt VALUES (1); UPDATE tt SET x = 2; DELETE FROM tt",
+    )
+    .unwrap();
 }
 
 #[test]
@@ -148,9 +158,12 @@ fn a_temp_trigger_writing_main_is_refused() {
 fn attached_database_in_the_mount_is_guarded() {
     let (m, c) = fresh("attach");
     let other = m.open("other.db");
-    other.execute_batch("CREATE TABLE o(x); INSERT INTO o VALUES (1)").unwrap();
+    other
+        .execute_batch("CREATE TABLE o(x); INSERT INTO o VALUES (1)")
+        .unwrap();
     drop(other);
-    c.execute("ATTACH ?1 AS aux", [m.db("other.db").to_str().unwrap()]).unwrap();
+    c.execute("ATTACH ?1 AS aux", [m.db("other.db").to_str().unwrap()])
+        .unwrap();
     c.execute("INSERT INTO aux.o VALUES (2)", []).unwrap();
     m.make_replica("node-a");
     let e = c.execute("INSERT INTO aux.o VALUES (3)", []).unwrap_err();
@@ -179,7 +192,10 @@ fn steady_replica_refuses_at_prepare_with_sqlite_auth() {
     m.open("app.db").execute_batch(SCHEMA).unwrap();
     m.make_replica("node-a");
     let c = m.open("app.db");
-    let e = c.prepare("INSERT INTO t(v) VALUES ('x')").err().expect("prepare must fail");
+    let e = c
+        .prepare("INSERT INTO t(v) VALUES ('x')")
+        .err()
+        .expect("prepare must fail");
     assert_eq!(code(&e), Some(ErrorCode::AuthorizationForStatementDenied), "{e}");
 }
 
@@ -192,8 +208,13 @@ fn missing_mount_refuses_writes_but_reads_work() {
     assert_eq!(count(&c, "t"), 1);
     let e = c.execute("INSERT INTO t(v) VALUES ('x')", []).unwrap_err();
     assert!(is_refusal(&e), "{e}");
-    let e = c.query_row("SELECT litefs_is_primary()", [], |r| r.get::<_, i64>(0)).unwrap_err();
-    assert!(e.to_string().contains("LiteFS is not running") && e.to_string().contains(m.dir.to_str().unwrap()), "{e}");
+    let e = c
+        .query_row("SELECT litefs_is_primary()", [], |r| r.get::<_, i64>(0))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("LiteFS is not running") && e.to_string().contains(m.dir.to_str().unwrap()),
+        "{e}"
+    );
     std::fs::rename(&moved, &m.dir).unwrap();
     c.execute("INSERT INTO t(v) VALUES ('x')", []).unwrap();
 }
@@ -208,5 +229,9 @@ fn read_only_database_file_means_not_primary() {
     let c = m.open("app.db");
     let e = c.execute("INSERT INTO t(v) VALUES ('x')", []).unwrap_err();
     assert!(is_refusal(&e), "{e}");
-    assert_eq!(c.query_row("SELECT litefs_is_primary()", [], |r| r.get::<_, i64>(0)).unwrap(), 0);
+    assert_eq!(
+        c.query_row("SELECT litefs_is_primary()", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        0
+    );
 }

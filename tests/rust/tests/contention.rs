@@ -24,7 +24,11 @@ pub fn rmw(c: &Connection) -> rusqlite::Result<()> {
 fn run_threads(m: &Mount, stock: bool) -> (usize, i64) {
     let handles: Vec<_> = (0..THREADS)
         .map(|_| {
-            let c = if stock { m.open_stock("app.db") } else { m.open("app.db") };
+            let c = if stock {
+                m.open_stock("app.db")
+            } else {
+                m.open("app.db")
+            };
             std::thread::spawn(move || {
                 let mut errors = 0;
                 for _ in 0..TXNS {
@@ -38,7 +42,10 @@ fn run_threads(m: &Mount, stock: bool) -> (usize, i64) {
         })
         .collect();
     let errors = handles.into_iter().map(|h| h.join().unwrap()).sum();
-    let v = m.open("app.db").query_row("SELECT v FROM counter", [], |r| r.get(0)).unwrap();
+    let v = m
+        .open("app.db")
+        .query_row("SELECT v FROM counter", [], |r| r.get(0))
+        .unwrap();
     (errors, v)
 }
 
@@ -63,7 +70,10 @@ fn threads_wal_guard_has_no_errors_and_stock_fails() {
     setup_counter(&m, "wal");
     let (errors, v) = run_threads(&m, true);
     println!("stock: {errors} errors of {}, counter {v}", THREADS * TXNS);
-    assert!(errors > 0, "stock SQLite with plain BEGIN should fail under contention");
+    assert!(
+        errors > 0,
+        "stock SQLite with plain BEGIN should fail under contention"
+    );
     assert_eq!(v, (THREADS * TXNS - errors) as i64);
 }
 
@@ -90,7 +100,11 @@ pub fn run_procs(db: &Path, mode: &str, env: &[(&str, &str)]) -> (usize, usize) 
         let out = ch.wait_with_output().unwrap();
         assert!(out.status.success());
         let s = String::from_utf8(out.stdout).unwrap();
-        let nums: Vec<usize> = s.trim().split(' ').map(|kv| kv.split('=').nth(1).unwrap().parse().unwrap()).collect();
+        let nums: Vec<usize> = s
+            .trim()
+            .split(' ')
+            .map(|kv| kv.split('=').nth(1).unwrap().parse().unwrap())
+            .collect();
         ok += nums[0];
         err += nums[1];
     }
@@ -102,7 +116,10 @@ fn processes_wal_guard_has_no_errors_and_stock_fails() {
     let m = Mount::new("cont-wal-procs");
     setup_counter(&m, "wal");
     let (ok, err) = run_procs(&m.db("app.db"), "guard", &[]);
-    let v: i64 = m.open("app.db").query_row("SELECT v FROM counter", [], |r| r.get(0)).unwrap();
+    let v: i64 = m
+        .open("app.db")
+        .query_row("SELECT v FROM counter", [], |r| r.get(0))
+        .unwrap();
     println!("guarded processes: ok={ok} err={err} counter={v}");
     assert_eq!((ok, err), (PROCS * TXNS, 0));
     assert_eq!(v, (PROCS * TXNS) as i64);
@@ -110,5 +127,8 @@ fn processes_wal_guard_has_no_errors_and_stock_fails() {
     setup_counter(&m, "wal");
     let (ok, err) = run_procs(&m.db("app.db"), "stock", &[]);
     println!("stock processes: ok={ok} err={err}");
-    assert!(err > 0, "stock SQLite with plain BEGIN should fail under contention");
+    assert!(
+        err > 0,
+        "stock SQLite with plain BEGIN should fail under contention"
+    );
 }

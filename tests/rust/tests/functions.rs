@@ -12,10 +12,18 @@ fn values_follow_the_role() {
     let m = Mount::new("fn");
     let c = m.open("app.db");
     assert_eq!(one::<i64>(&c, "SELECT litefs_is_primary()").unwrap(), 1);
-    assert_eq!(one::<Option<String>>(&c, "SELECT litefs_primary()").unwrap(), None);
+    assert_eq!(
+        one::<Option<String>>(&c, "SELECT litefs_primary()").unwrap(),
+        None
+    );
     m.make_replica("node-b.internal");
     assert_eq!(one::<i64>(&c, "SELECT litefs_is_primary()").unwrap(), 0);
-    assert_eq!(one::<Option<String>>(&c, "SELECT litefs_primary()").unwrap().as_deref(), Some("node-b.internal"));
+    assert_eq!(
+        one::<Option<String>>(&c, "SELECT litefs_primary()")
+            .unwrap()
+            .as_deref(),
+        Some("node-b.internal")
+    );
     let cfg: String = one(&c, "SELECT litefs_config()").unwrap();
     for needle in [
         format!("\"mount_dir\":\"{}\"", m.dir.display()),
@@ -34,9 +42,16 @@ fn wrong_arguments_are_clear_errors() {
     let m = Mount::new("fnargs");
     let c = m.open("app.db");
     let e = one::<i64>(&c, "SELECT litefs_is_primary(1)").unwrap_err();
-    assert!(e.to_string().contains("litefs_is_primary() takes no arguments, got 1"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("litefs_is_primary() takes no arguments, got 1"),
+        "{e}"
+    );
     let e = one::<String>(&c, "SELECT litefs_primary('/etc/passwd')").unwrap_err();
-    assert!(e.to_string().contains("litefs_primary() takes no arguments"), "{e}");
+    assert!(
+        e.to_string().contains("litefs_primary() takes no arguments"),
+        "{e}"
+    );
     let e = one::<String>(&c, "SELECT litefs_config('toml')").unwrap_err();
     assert!(e.to_string().contains("unknown format \"toml\""), "{e}");
     let e = one::<String>(&c, "SELECT litefs_config(1)").unwrap_err();
@@ -70,7 +85,8 @@ fn memory_database_without_mount_names_the_fix() {
     let e = one::<i64>(&c, "SELECT litefs_is_primary()").unwrap_err();
     assert!(e.to_string().contains("LITEFS_GUARD_DIR"), "{e}");
     // Memory databases are never guarded.
-    c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1)").unwrap();
+    c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1)")
+        .unwrap();
 }
 
 #[test]
@@ -85,7 +101,9 @@ fn connections_keep_opening_after_load_in_many_threads() {
                     let c = rusqlite::Connection::open(&p).unwrap();
                     c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
                     c.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
-                    let p: i64 = c.query_row("SELECT litefs_is_primary()", [], |r| r.get(0)).unwrap();
+                    let p: i64 = c
+                        .query_row("SELECT litefs_is_primary()", [], |r| r.get(0))
+                        .unwrap();
                     assert_eq!(p, 1);
                 }
             })

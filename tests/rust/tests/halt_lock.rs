@@ -12,7 +12,9 @@ fn replica_may_write_while_another_process_holds_the_halt_lock() {
     let c = m.open("app.db");
     c.execute_batch("CREATE TABLE t(x)").unwrap();
     m.make_replica("node-a");
-    assert!(is_refusal(&c.execute("INSERT INTO t VALUES (1)", []).unwrap_err()));
+    assert!(is_refusal(
+        &c.execute("INSERT INTO t VALUES (1)", []).unwrap_err()
+    ));
 
     let mut holder = Command::new(env!("CARGO_BIN_EXE_halt-holder"))
         .arg(m.db("app.db"))
@@ -21,16 +23,23 @@ fn replica_may_write_while_another_process_holds_the_halt_lock() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(holder.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(holder.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert_eq!(line.trim(), "locked");
 
     c.execute("INSERT INTO t VALUES (2)", []).unwrap();
     let cfg: String = c.query_row("SELECT litefs_config()", [], |r| r.get(0)).unwrap();
-    assert!(cfg.contains("\"halt_lock\":true") && cfg.contains("\"is_primary\":false"), "{cfg}");
+    assert!(
+        cfg.contains("\"halt_lock\":true") && cfg.contains("\"is_primary\":false"),
+        "{cfg}"
+    );
 
     drop(holder.stdin.take());
     holder.wait().unwrap();
-    assert!(is_refusal(&c.execute("INSERT INTO t VALUES (3)", []).unwrap_err()));
+    assert!(is_refusal(
+        &c.execute("INSERT INTO t VALUES (3)", []).unwrap_err()
+    ));
     assert_eq!(count(&c, "t"), 1);
 }
 
@@ -42,5 +51,7 @@ fn a_lock_on_another_byte_is_not_the_halt_lock() {
     m.make_replica("node-a");
     // An unrelated lock file content/bytes: nothing held at byte 72.
     std::fs::write(m.db("app.db-lock"), b"").unwrap();
-    assert!(is_refusal(&c.execute("INSERT INTO t VALUES (1)", []).unwrap_err()));
+    assert!(is_refusal(
+        &c.execute("INSERT INTO t VALUES (1)", []).unwrap_err()
+    ));
 }

@@ -29,13 +29,21 @@ fn setup(m: &Mount) {
          CREATE TABLE counter(id INTEGER PRIMARY KEY, v INT); INSERT INTO counter VALUES (1, 0);",
     )
     .unwrap();
-    assert_eq!(c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)).unwrap(), "delete");
+    assert_eq!(
+        c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "delete"
+    );
 }
 
 fn run(m: &Mount, stock: bool) -> (usize, i64) {
     let hs: Vec<_> = (0..THREADS)
         .map(|_| {
-            let c = if stock { m.open_stock("app.db") } else { m.open("app.db") };
+            let c = if stock {
+                m.open_stock("app.db")
+            } else {
+                m.open("app.db")
+            };
             c.execute_batch("PRAGMA synchronous = OFF").unwrap();
             std::thread::spawn(move || {
                 let mut errors = 0;
@@ -50,7 +58,10 @@ fn run(m: &Mount, stock: bool) -> (usize, i64) {
         })
         .collect();
     let errors = hs.into_iter().map(|h| h.join().unwrap()).sum();
-    let v = m.open("app.db").query_row("SELECT v FROM counter", [], |r| r.get(0)).unwrap();
+    let v = m
+        .open("app.db")
+        .query_row("SELECT v FROM counter", [], |r| r.get(0))
+        .unwrap();
     (errors, v)
 }
 
@@ -64,8 +75,14 @@ fn threads_delete_mode_guard_has_no_errors_and_stock_fails() {
     assert_eq!((errors, v), (0, (THREADS * TXNS) as i64));
     setup(&m);
     let (errors, v) = run(&m, true);
-    println!("stock (DELETE): {errors} errors of {}, counter {v}", THREADS * TXNS);
-    assert!(errors > 0, "stock SQLite with plain BEGIN should fail under contention");
+    println!(
+        "stock (DELETE): {errors} errors of {}, counter {v}",
+        THREADS * TXNS
+    );
+    assert!(
+        errors > 0,
+        "stock SQLite with plain BEGIN should fail under contention"
+    );
 }
 
 #[test]
@@ -97,13 +114,22 @@ fn processes_delete_mode_guard_has_no_errors() {
             .collect::<Vec<_>>()
     };
     let outs = spawn("guard");
-    assert!(outs.iter().all(|o| o.trim() == format!("ok={TXNS} err=0")), "{outs:?}");
-    let v: i64 = m.open("app.db").query_row("SELECT v FROM counter", [], |r| r.get(0)).unwrap();
+    assert!(
+        outs.iter().all(|o| o.trim() == format!("ok={TXNS} err=0")),
+        "{outs:?}"
+    );
+    let v: i64 = m
+        .open("app.db")
+        .query_row("SELECT v FROM counter", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(v, 4 * TXNS as i64);
     setup(&m);
     let outs = spawn("stock");
     println!("stock processes (DELETE): {outs:?}");
-    assert!(outs.iter().any(|o| !o.contains("err=0")), "stock should fail: {outs:?}");
+    assert!(
+        outs.iter().any(|o| !o.contains("err=0")),
+        "stock should fail: {outs:?}"
+    );
 }
 
 #[test]
@@ -118,7 +144,11 @@ fn delete_mode_gate_refuses_prepared_statement_after_failover() {
     let e = upd.execute([]).unwrap_err();
     assert_eq!(code(&e), Some(rusqlite::ErrorCode::ReadOnly), "{e}");
     drop(upd);
-    assert_eq!(c.query_row("SELECT v FROM counter", [], |r| r.get::<_, i64>(0)).unwrap(), 1);
+    assert_eq!(
+        c.query_row("SELECT v FROM counter", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        1
+    );
     assert!(!m.db("app.db-journal").exists());
 }
 
@@ -130,7 +160,8 @@ fn delete_mode_hot_journal_is_rolled_back_not_escalated_over() {
     // A hot journal: copy one from a crashed writer (kill a child mid-transaction).
     let c = m.open("app.db");
     // synchronous=OFF writes nRec = -1, so a copy taken mid-transaction is a valid journal.
-    c.execute_batch("PRAGMA synchronous = OFF; BEGIN; UPDATE counter SET v = 41").unwrap();
+    c.execute_batch("PRAGMA synchronous = OFF; BEGIN; UPDATE counter SET v = 41")
+        .unwrap();
     // While RESERVED is held, a snapshot of db + journal is a crash image.
     std::fs::copy(m.db("app.db-journal"), m.dir.join("saved-journal")).unwrap();
     c.execute_batch("COMMIT").unwrap();

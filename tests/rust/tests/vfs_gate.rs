@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 fn setup(m: &Mount) -> Connection {
     let c = m.open("app.db");
-    c.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t(v) VALUES ('a')").unwrap();
+    c.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t(v) VALUES ('a')")
+        .unwrap();
     c
 }
 
@@ -27,7 +28,10 @@ fn statement_prepared_on_primary_is_refused_after_failover() {
     assert!(file_bytes(&m.db("app.db")) == before, "bytes changed");
     // And back: the same statement text works again on the primary.
     m.make_primary();
-    c.prepare_cached("INSERT INTO t(v) VALUES (?1)").unwrap().execute(["d"]).unwrap();
+    c.prepare_cached("INSERT INTO t(v) VALUES (?1)")
+        .unwrap()
+        .execute(["d"])
+        .unwrap();
     assert_eq!(count(&c, "t"), 3);
 }
 
@@ -86,11 +90,16 @@ fn a_rollback_journal_database_is_put_in_wal_on_open() {
     let m = Mount::new("wal-convert");
     {
         let c = m.open_stock("app.db");
-        c.execute_batch("PRAGMA journal_mode = DELETE; CREATE TABLE t(x)").unwrap();
+        c.execute_batch("PRAGMA journal_mode = DELETE; CREATE TABLE t(x)")
+            .unwrap();
     }
     assert_eq!(std::fs::read(m.db("app.db")).unwrap()[18], 1);
     let c = m.open("app.db");
-    assert_eq!(c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)).unwrap(), "wal");
+    assert_eq!(
+        c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "wal"
+    );
 }
 
 #[test]
@@ -98,11 +107,23 @@ fn leaving_wal_is_refused_and_the_mode_stays_wal() {
     let m = Mount::new("wal-keep");
     let c = setup(&m);
     for mode in ["DELETE", "truncate", "persist", "memory", "off"] {
-        let e = c.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| r.get::<_, String>(0)).unwrap_err();
+        let e = c
+            .query_row(&format!("PRAGMA journal_mode = {mode}"), [], |r| {
+                r.get::<_, String>(0)
+            })
+            .unwrap_err();
         assert!(e.to_string().contains("refused"), "{mode}: {e}");
     }
-    assert_eq!(c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0)).unwrap(), "wal");
-    assert_eq!(c.query_row("PRAGMA journal_mode = wal", [], |r| r.get::<_, String>(0)).unwrap(), "wal");
+    assert_eq!(
+        c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "wal"
+    );
+    assert_eq!(
+        c.query_row("PRAGMA journal_mode = wal", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "wal"
+    );
 }
 
 #[test]
@@ -110,7 +131,8 @@ fn on_a_replica_nothing_is_written_to_switch_modes() {
     let m = Mount::new("wal-replica");
     {
         let c = m.open_stock("app.db");
-        c.execute_batch("PRAGMA journal_mode = DELETE; CREATE TABLE t(x)").unwrap();
+        c.execute_batch("PRAGMA journal_mode = DELETE; CREATE TABLE t(x)")
+            .unwrap();
     }
     let before = std::fs::read(m.db("app.db")).unwrap();
     m.make_replica("node-a");
@@ -133,7 +155,8 @@ fn writes_promptly(m: &Mount) {
 fn no_lock_left_after_rollback() {
     let m = Mount::new("hyg-rollback");
     let c = setup(&m);
-    c.execute_batch("BEGIN; SELECT * FROM t; UPDATE t SET v = 'x'; ROLLBACK").unwrap();
+    c.execute_batch("BEGIN; SELECT * FROM t; UPDATE t SET v = 'x'; ROLLBACK")
+        .unwrap();
     writes_promptly(&m);
     c.execute_batch("BEGIN; SELECT * FROM t; ROLLBACK").unwrap();
     writes_promptly(&m);
@@ -163,9 +186,11 @@ fn no_lock_left_after_an_interrupted_statement() {
         h.interrupt();
     });
     let e = c
-        .query_row("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r", [], |r| {
-            r.get::<_, i64>(0)
-        })
+        .query_row(
+            "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
         .unwrap_err();
     t.join().unwrap();
     assert_eq!(code(&e), Some(ErrorCode::OperationInterrupted), "{e}");
@@ -177,7 +202,8 @@ fn no_lock_left_after_an_interrupted_statement() {
 fn no_lock_left_after_closing_inside_a_transaction() {
     let m = Mount::new("hyg-close");
     let c = setup(&m);
-    c.execute_batch("BEGIN; SELECT * FROM t; UPDATE t SET v = 'x'").unwrap();
+    c.execute_batch("BEGIN; SELECT * FROM t; UPDATE t SET v = 'x'")
+        .unwrap();
     drop(c);
     writes_promptly(&m);
     let c = m.open("app.db");
@@ -203,10 +229,17 @@ fn replica_explicit_read_transactions_take_no_write_lock() {
 fn begin_immediate_and_exclusive_keep_working() {
     let m = Mount::new("immediate");
     let c = setup(&m);
-    c.execute_batch("BEGIN IMMEDIATE; UPDATE t SET v = 'i'; COMMIT").unwrap();
-    c.execute_batch("BEGIN EXCLUSIVE; UPDATE t SET v = 'e'; COMMIT").unwrap();
-    c.execute_batch("BEGIN; SAVEPOINT a; UPDATE t SET v = 's'; ROLLBACK TO a; RELEASE a; COMMIT").unwrap();
-    assert_eq!(c.query_row("SELECT v FROM t", [], |r| r.get::<_, String>(0)).unwrap(), "e");
+    c.execute_batch("BEGIN IMMEDIATE; UPDATE t SET v = 'i'; COMMIT")
+        .unwrap();
+    c.execute_batch("BEGIN EXCLUSIVE; UPDATE t SET v = 'e'; COMMIT")
+        .unwrap();
+    c.execute_batch("BEGIN; SAVEPOINT a; UPDATE t SET v = 's'; ROLLBACK TO a; RELEASE a; COMMIT")
+        .unwrap();
+    assert_eq!(
+        c.query_row("SELECT v FROM t", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "e"
+    );
 }
 
 #[test]
@@ -216,9 +249,12 @@ fn checkpoints_inside_and_outside_transactions_do_not_deadlock() {
     let other = m.open("app.db");
     for mode in ["PASSIVE", "FULL", "RESTART", "TRUNCATE"] {
         c.execute("INSERT INTO t(v) VALUES (?1)", [mode]).unwrap();
-        c.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())).unwrap();
+        c.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
+            .unwrap();
         other.execute_batch("BEGIN").unwrap();
-        other.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())).unwrap();
+        other
+            .query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(()))
+            .unwrap();
         other.execute_batch("COMMIT").unwrap();
         writes_promptly(&m);
     }

@@ -13,7 +13,11 @@ pub fn so_path() -> PathBuf {
         return PathBuf::from(p);
     }
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/liblitefs_guard.so");
-    assert!(p.exists(), "{} is missing: run `cargo build --release` in the repository root first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --release` in the repository root first",
+        p.display()
+    );
     p
 }
 
@@ -92,11 +96,15 @@ pub fn code(e: &rusqlite::Error) -> Option<ErrorCode> {
 
 /// Whether `e` is the guard's refusal (SQLITE_AUTH at prepare, SQLITE_READONLY at the lock).
 pub fn is_refusal(e: &rusqlite::Error) -> bool {
-    matches!(code(e), Some(ErrorCode::AuthorizationForStatementDenied) | Some(ErrorCode::ReadOnly))
+    matches!(
+        code(e),
+        Some(ErrorCode::AuthorizationForStatementDenied) | Some(ErrorCode::ReadOnly)
+    )
 }
 
 pub fn count(c: &Connection, table: &str) -> i64 {
-    c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+    c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
 }
 
 /// Bytes of the database and its WAL, to prove nothing was written.
