@@ -58,9 +58,12 @@ test-install: build
 valgrind: build
 	@bash tests/cli/valgrind.sh
 
--include mk/*.mk
+# Fragments: clients (Python, Django, Node), litefs.yml fuzzing, the FUSE
+# stand-in and failover scenarios, benchmarks.
+include mk/clients.mk mk/config.mk mk/sim.mk mk/bench.mk
 
-test: deps build lint test-unit test-rust test-cli test-install valgrind $(EXTRA_TESTS)
+test: deps build lint test-unit test-rust test-cli test-install valgrind \
+      test-python test-django test-node sim-lint sim-test
 	@echo "make test: all suites passed"
 
 clean:

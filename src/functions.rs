@@ -214,7 +214,8 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
     let s = state.settings();
     if format == "yaml" {
         return match &s.config {
-            Some(c) => Ok(Value::Text(c.config.to_yaml())),
+            // Secrets (Consul token, backup auth token) are blanked: any SQL client can ask.
+            Some(c) => Ok(Value::Text(c.config.redacted().to_yaml())),
             None => Err(FunctionError::BadArgument {
                 name: "litefs_config",
                 message: "no litefs.yml was found (set LITEFS_GUARD_CONFIG, or put litefs.yml in ./, $HOME or /etc)".into(),
@@ -245,7 +246,7 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
         "immediate": s.immediate,
         "keep_wal": s.keep_wal,
         "require_fuse": s.require_fuse,
-        "litefs": s.config.as_ref().map(|c| c.config.to_json()),
+        "litefs": s.config.as_ref().map(|c| c.config.redacted().to_json()),
     });
     Ok(Value::Text(j.to_string()))
 }

@@ -16,9 +16,7 @@ pub(crate) enum Port {
 /// `host:port`, `:port` or `[ipv6]:port`.
 pub(crate) fn check_addr(s: &str, port: Port) -> Result<(), String> {
     let (host, port_text) = if let Some(rest) = s.strip_prefix('[') {
-        let (v6, after) = rest
-            .split_once(']')
-            .ok_or("has \"[\" without a closing \"]\"")?;
+        let (v6, after) = rest.split_once(']').ok_or("has \"[\" without a closing \"]\"")?;
         check_ipv6(v6)?;
         let p = after
             .strip_prefix(':')
@@ -42,7 +40,9 @@ pub(crate) fn check_addr(s: &str, port: Port) -> Result<(), String> {
 /// `http(s)://[userinfo@]host[:port][/path]`.
 pub(crate) fn check_url(s: &str) -> Result<(), String> {
     if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("contains {c:?}; URLs have no spaces or control characters"));
+        return Err(format!(
+            "contains {c:?}; URLs have no spaces or control characters"
+        ));
     }
     let rest = strip_scheme(s).ok_or("must start with http:// or https://")?;
     if s.contains(['?', '#']) {
@@ -55,13 +55,14 @@ pub(crate) fn check_url(s: &str) -> Result<(), String> {
         return Err("has no host".into());
     }
     let port_text = if let Some(inner) = hostport.strip_prefix('[') {
-        let (v6, after) = inner
-            .split_once(']')
-            .ok_or("has \"[\" without a closing \"]\"")?;
+        let (v6, after) = inner.split_once(']').ok_or("has \"[\" without a closing \"]\"")?;
         check_ipv6(v6)?;
         match after {
             "" => None,
-            p => Some(p.strip_prefix(':').ok_or("has text after the \"]\" that is not a :port")?),
+            p => Some(
+                p.strip_prefix(':')
+                    .ok_or("has text after the \"]\" that is not a :port")?,
+            ),
         }
     } else {
         let (h, p) = match hostport.rsplit_once(':') {
@@ -159,7 +160,14 @@ mod tests {
 
     #[test]
     fn accepts_litefs_addresses() {
-        for a in [":20202", "localhost:8081", "[::1]:8080", "0.0.0.0:80", "my_app.internal:1", "[fdaa::3]:20202"] {
+        for a in [
+            ":20202",
+            "localhost:8081",
+            "[::1]:8080",
+            "0.0.0.0:80",
+            "my_app.internal:1",
+            "[fdaa::3]:20202",
+        ] {
             assert_eq!(check_addr(a, Port::Required), Ok(()), "{a}");
         }
         assert_eq!(check_addr(":0", Port::ListenAny), Ok(()));
@@ -169,16 +177,28 @@ mod tests {
     fn refuses_bad_addresses_with_reason() {
         let e = |a: &str| check_addr(a, Port::Required).err().unwrap_or_default();
         assert_eq!(e("20202"), "has no port; write host:port or :port");
-        assert_eq!(e("::1:8080"), "looks like a bare IPv6 address; put it in brackets, e.g. \"[::1]:8080\"");
-        assert_eq!(e("[::1]"), "needs a port after the bracketed IPv6 address, e.g. \"[::1]:8080\"");
+        assert_eq!(
+            e("::1:8080"),
+            "looks like a bare IPv6 address; put it in brackets, e.g. \"[::1]:8080\""
+        );
+        assert_eq!(
+            e("[::1]"),
+            "needs a port after the bracketed IPv6 address, e.g. \"[::1]:8080\""
+        );
         assert_eq!(e("[::1:80"), "has \"[\" without a closing \"]\"");
-        assert_eq!(e("[zz]:80"), "has \"zz\" in brackets, which is not an IPv6 address");
+        assert_eq!(
+            e("[zz]:80"),
+            "has \"zz\" in brackets, which is not an IPv6 address"
+        );
         assert_eq!(e("host:"), "has an empty port");
         assert_eq!(e("host:http"), "has port \"http\", which is not a number");
         assert_eq!(e("host:65536"), "has port 65536, over 65535");
         assert_eq!(e(":0"), "has port 0, which cannot be connected to");
         assert_eq!(e("a b:1"), "has host \"a b\" containing ' '; host names are letters, digits, '-', '_' and '.' (use punycode for non-ASCII names)");
-        assert_eq!(e(".internal:1"), "has host \".internal\" with an empty label (an unset ${VAR} before or after a dot?)");
+        assert_eq!(
+            e(".internal:1"),
+            "has host \".internal\" with an empty label (an unset ${VAR} before or after a dot?)"
+        );
     }
 
     #[test]
@@ -206,9 +226,18 @@ mod tests {
         assert_eq!(e("http://:8080"), "has no host");
         assert_eq!(e("http://h:0"), "has port 0, which cannot be connected to");
         assert_eq!(e("http://h:x"), "has port \"x\", which is not a number");
-        assert_eq!(e("http://h?x=1"), "has a query or fragment (? or #), which LiteFS does not use");
-        assert_eq!(e("http://a b"), "contains ' '; URLs have no spaces or control characters");
-        assert_eq!(e("http://::1:80"), "has a bare IPv6 host; put it in brackets, e.g. http://[::1]:20202");
+        assert_eq!(
+            e("http://h?x=1"),
+            "has a query or fragment (? or #), which LiteFS does not use"
+        );
+        assert_eq!(
+            e("http://a b"),
+            "contains ' '; URLs have no spaces or control characters"
+        );
+        assert_eq!(
+            e("http://::1:80"),
+            "has a bare IPv6 host; put it in brackets, e.g. http://[::1]:20202"
+        );
         assert_eq!(e("http://[::1]x"), "has text after the \"]\" that is not a :port");
     }
 

@@ -14,10 +14,34 @@ use serde::de::{
 use std::cell::Cell;
 use std::fmt;
 
-/// A real litefs.yml has under a hundred nodes.
-pub const MAX_NODES: usize = 100_000;
+/// `[`/`{` count × text length allowed before handing text to libyaml; see
+/// `check_flow_brackets`.
+pub const MAX_BRACKET_WORK: usize = 64 * 1024 * 1024;
+
+/// A real litefs.yml has under a hundred values; LiteFS's reference file
+/// about forty.
+pub const MAX_NODES: usize = 10_000;
 /// Scalar text produced, alias copies included.
 pub const MAX_SCALAR_BYTES: usize = 4 * 1024 * 1024;
+
+/// libyaml's scanner slows down quadratically on directly nested flow
+/// collections (`[[[[…`, `{a: {a: …`: measured 3.6 s for 40k `[`, so a
+/// 1 MiB file of them would run for most of an hour). serde_yaml's depth
+/// limit only applies after the whole text is scanned, so this bounds the
+/// scan instead: the number of `[`/`{` anywhere in the text (quoted or not,
+/// which can only over-count) times the text length. Real configs use a
+/// handful of brackets; a 16 KiB file may have 4096.
+pub(crate) fn check_flow_brackets(text: &str) -> Result<(), String> {
+    let brackets = text.bytes().filter(|b| matches!(b, b'[' | b'{')).count();
+    let limit = MAX_BRACKET_WORK / text.len().max(1);
+    if brackets > limit {
+        return Err(format!(
+            "{brackets} '[' and '{{' characters in {} bytes is more than the YAML parser handles in bounded time (at most {limit} at this size)",
+            text.len()
+        ));
+    }
+    Ok(())
+}
 
 #[derive(Default)]
 pub(crate) struct Budget {
@@ -31,7 +55,7 @@ impl Budget {
         self.nodes.set(n);
         if n > MAX_NODES {
             return Err(E::custom(format_args!(
-                "the document expands to more than {MAX_NODES} YAML values (anchors and aliases repeating data?); remove the aliases"
+                "the document has more than {MAX_NODES} YAML values once aliases are expanded"
             )));
         }
         Ok(())
@@ -43,7 +67,7 @@ impl Budget {
         self.bytes.set(b);
         if b > MAX_SCALAR_BYTES {
             return Err(E::custom(format_args!(
-                "the document expands to more than {MAX_SCALAR_BYTES} bytes of text (anchors and aliases repeating data?); remove the aliases"
+                "the document has more than {MAX_SCALAR_BYTES} bytes of text once aliases are expanded"
             )));
         }
         Ok(())
@@ -232,10 +256,7 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<'_, S> {
 impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Counted<'_, A> {
     type Error = A::Error;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, A::Error> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, A::Error> {
         self.inner.next_element_seed(Seed {
             inner: seed,
             budget: self.budget,
@@ -250,10 +271,7 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for Counted<'_, A> {
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for Counted<'_, A> {
     type Error = A::Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, A::Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
         self.inner.next_key_seed(Seed {
             inner: seed,
             budget: self.budget,
@@ -276,15 +294,9 @@ impl<'b, 'de, A: EnumAccess<'de>> EnumAccess<'de> for Counted<'b, A> {
     type Error = A::Error;
     type Variant = Counted<'b, A::Variant>;
 
-    fn variant_seed<T: DeserializeSeed<'de>>(
-        self,
-        seed: T,
-    ) -> Result<(T::Value, Self::Variant), A::Error> {
+    fn variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<(T::Value, Self::Variant), A::Error> {
         let budget = self.budget;
-        let (value, variant) = self.inner.variant_seed(Seed {
-            inner: seed,
-            budget,
-        })?;
+        let (value, variant) = self.inner.variant_seed(Seed { inner: seed, budget })?;
         Ok((
             value,
             Counted {
@@ -352,20 +364,34 @@ mod tests {
     fn passes_ordinary_documents_through_unchanged() {
         let yaml = "a: [1, -2, 3.5, true, ~, \"s\"]\nb: {c: !t x}\n";
         let plain: Result<serde_yaml::Value, _> = serde_yaml::from_str(yaml);
-        assert_eq!(limited::<serde_yaml::Value>(yaml), plain.map_err(|e| e.to_string()));
+        assert_eq!(
+            limited::<serde_yaml::Value>(yaml),
+            plain.map_err(|e| e.to_string())
+        );
     }
 
     #[test]
     fn stops_list_alias_fan_out() {
-        // 5,000 aliases to a 100-item list: 500,000 values once expanded.
+        // 5,000 aliases to a 100-item list: 505,000 values once expanded.
         let mut yaml = format!("a: &a [{}]\n", "x,".repeat(100));
         for i in 0..5_000 {
             yaml.push_str(&format!("k{i}: *a\n"));
         }
         let err = limited::<serde_yaml::Value>(&yaml).err().unwrap_or_default();
         assert!(
-            err.starts_with("k999: the document expands to more than 100000 YAML values"),
+            err.starts_with("k97[1]: the document has more than 10000 YAML values once aliases are expanded"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn bracket_check_scales_with_size() {
+        assert_eq!(check_flow_brackets("a: [b]"), Ok(()));
+        assert_eq!(check_flow_brackets(""), Ok(()));
+        assert_eq!(check_flow_brackets(&"[".repeat(8000)), Ok(()));
+        assert_eq!(
+            check_flow_brackets(&"[".repeat(8200)),
+            Err("8200 '[' and '{' characters in 8200 bytes is more than the YAML parser handles in bounded time (at most 8184 at this size)".into())
         );
     }
 
@@ -376,7 +402,9 @@ mod tests {
         yaml.push_str("]\n");
         let err = limited::<serde_yaml::Value>(&yaml).err().unwrap_or_default();
         assert!(
-            err.starts_with("b[40]: the document expands to more than 4194304 bytes of text"),
+            err.starts_with(
+                "b[40]: the document has more than 4194304 bytes of text once aliases are expanded"
+            ),
             "{err}"
         );
     }

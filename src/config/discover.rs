@@ -4,7 +4,7 @@
 
 use super::error::ConfigError;
 use super::model::LiteFsConfig;
-use super::parse::parse_bytes;
+use super::parse::{parse_bytes, Env};
 use super::read::read_capped;
 use super::Discovered;
 use std::path::{Path, PathBuf};
@@ -14,18 +14,27 @@ pub const CONFIG_VAR: &str = "LITEFS_GUARD_CONFIG";
 /// `0` reads the file verbatim, like `litefs mount -no-expand-env`.
 pub const EXPAND_VAR: &str = "LITEFS_GUARD_CONFIG_EXPAND_ENV";
 
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
-
 /// `discover()` with an explicit environment and working directory.
 pub fn discover_with(env: Env<'_>, cwd: Option<&Path>) -> Result<Option<Discovered>, ConfigError> {
+    discover_from(env, &search_paths(env, cwd))
+}
+
+/// `LITEFS_GUARD_CONFIG` from `env`, else the first of `candidates` that
+/// exists.
+pub fn discover_from(env: Env<'_>, candidates: &[PathBuf]) -> Result<Option<Discovered>, ConfigError> {
     if let Some(p) = env(CONFIG_VAR).filter(|p| !p.is_empty()) {
         let path = PathBuf::from(p);
         let config = load_file_with(&path, env)?;
         return Ok(Some(Discovered { path, config }));
     }
-    for path in search_paths(env, cwd) {
-        match load_file_with(&path, env) {
-            Ok(config) => return Ok(Some(Discovered { path, config })),
+    for path in candidates {
+        match load_file_with(path, env) {
+            Ok(config) => {
+                return Ok(Some(Discovered {
+                    path: path.clone(),
+                    config,
+                }))
+            }
             // Only absence moves on, as in LiteFS: a candidate that exists
             // but cannot be read or parsed is an error, not a skip.
             Err(ConfigError::NotFound { .. }) => continue,
@@ -88,7 +97,8 @@ mod tests {
     use crate::config::read::tests::TempDir;
     use std::collections::HashMap;
 
-    const VALID: &str = "fuse:\n  dir: /litefs\ndata:\n  dir: /var/lib/litefs\nlease:\n  type: static\n  hostname: ${HOST}\n";
+    const VALID: &str =
+        "fuse:\n  dir: /litefs\ndata:\n  dir: /var/lib/litefs\nlease:\n  type: static\n  hostname: ${HOST}\n";
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
@@ -104,7 +114,9 @@ mod tests {
         }
     }
 
-    fn found(r: Result<Option<Discovered>, ConfigError>) -> Result<Option<(PathBuf, Option<String>)>, String> {
+    fn found(
+        r: Result<Option<Discovered>, ConfigError>,
+    ) -> Result<Option<(PathBuf, Option<String>)>, String> {
         r.map(|o| o.map(|d| (d.path, d.config.lease.and_then(|l| l.hostname))))
             .map_err(|e| e.to_string())
     }
@@ -186,12 +198,20 @@ mod tests {
     #[test]
     fn nothing_found_is_none() {
         let t = TempDir::new("none");
-        // /etc/litefs.yml is a real path; only assert when this host lacks it.
-        if Path::new("/etc/litefs.yml").exists() {
-            return;
-        }
-        let env = env_of(&[("HOME", &t.0.to_string_lossy())]);
-        assert_eq!(found(discover_with(&env, Some(&t.0))), Ok(None));
+        let candidates = [t.0.join("litefs.yml"), t.0.join("home/litefs.yml")];
+        assert_eq!(found(discover_from(&env_of(&[]), &candidates)), Ok(None));
+    }
+
+    #[test]
+    fn an_empty_config_variable_means_search() {
+        let t = TempDir::new("emptyvar");
+        let p = t.0.join("litefs.yml");
+        write(&p, VALID);
+        let env = env_of(&[(CONFIG_VAR, ""), ("HOST", "h")]);
+        assert_eq!(
+            found(discover_from(&env, std::slice::from_ref(&p))),
+            Ok(Some((p, Some("h".into()))))
+        );
     }
 
     #[test]
@@ -206,12 +226,106 @@ mod tests {
         );
     }
 
+    fn sample(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/configs")
+            .join(name)
+    }
+
+    fn load_sample(name: &str, env: &[(&str, &str)]) -> Result<LiteFsConfig, String> {
+        load_file_with(&sample(name), &env_of(env)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn good_samples_load() {
+        let c = load_sample("static.yml", &[]).unwrap_or_default();
+        assert_eq!(c.mount_dir(), Some(Path::new("/litefs")));
+        assert_eq!(c.lease_type(), Some(crate::config::LeaseType::Static));
+        assert!(c.is_candidate());
+        assert!(matches!(&c.exec, Some(crate::config::Exec::List(l)) if l.len() == 2));
+        assert!(c.unknown_keys().is_empty());
+
+        let c = load_sample("consul.yml", &[]).unwrap_or_default();
+        assert_eq!(c.lease_type(), Some(crate::config::LeaseType::Consul));
+        let consul = c
+            .lease
+            .as_ref()
+            .and_then(|l| l.consul.clone())
+            .unwrap_or_default();
+        assert_eq!(consul.ttl.map(|d| d.as_nanos()), Some(10_000_000_000));
+        assert_eq!(
+            c.data.and_then(|d| d.retention).map(|d| d.to_string()),
+            Some("1m30s".into())
+        );
+
+        let c = load_sample("unknown-keys.yml", &[]).unwrap_or_default();
+        assert_eq!(
+            c.unknown_keys(),
+            vec!["future-section", "fuse.alow-other", "lease.consul.session-ttl"]
+        );
+        assert_eq!(
+            c.to_json()["unknown_keys"],
+            serde_json::json!(["future-section", "fuse.alow-other", "lease.consul.session-ttl"])
+        );
+    }
+
+    #[test]
+    fn minimal_sample_takes_its_values_from_the_environment() {
+        let env = [
+            ("LITEFS_DIR", "/mnt/litefs"),
+            ("LITEFS_DATA_DIR", "/mnt/data"),
+            ("HOSTNAME", "node-a"),
+            ("FLY_REGION", "ord"),
+            ("PRIMARY_REGION", "ord"),
+        ];
+        let c = load_sample("minimal-env.yml", &env).unwrap_or_default();
+        assert_eq!(c.mount_dir(), Some(Path::new("/mnt/litefs")));
+        assert_eq!(c.data_dir(), Some(Path::new("/mnt/data")));
+        assert_eq!(
+            c.lease.as_ref().and_then(|l| l.hostname.as_deref()),
+            Some("node-a")
+        );
+        assert_eq!(c.lease.as_ref().and_then(|l| l.candidate), Some(true));
+        let p = sample("minimal-env.yml");
+        assert_eq!(
+            load_sample("minimal-env.yml", &[]),
+            Err(format!(
+                "{}: fuse.dir: is missing; set it to the directory LiteFS mounts, e.g. \"/litefs\"",
+                p.display()
+            ))
+        );
+    }
+
+    #[test]
+    fn bad_samples_fail_with_exact_messages() {
+        const FIX: &str =
+            "fix the value at that position (LiteFS's reference litefs.yml shows each key's shape)";
+        let cases = [
+            ("bad-empty.yml", "{}: the file is empty; LiteFS needs at least fuse.dir, data.dir and lease.type".to_owned()),
+            ("bad-relative-dir.yml", "{}: fuse.dir = \"litefs\": must be an absolute path; write the directory LiteFS mounts, e.g. \"/litefs\"".to_owned()),
+            ("bad-lease-type.yml", format!("{{}}:6:9: lease.type: unknown variant `etcd`, expected `static` or `consul`; {FIX}")),
+            ("bad-duration.yml", format!("{{}}:9:10: lease.consul.ttl: invalid Go duration \"10\": missing unit after \"10\"; add one of ns, us, ms, s, m, h (e.g. \"10s\"); {FIX}")),
+            ("bad-url.yml", "{}: lease.advertise-url = \"primary.internal:20202\": must start with http:// or https://; write it like \"http://myhost:20202\"".to_owned()),
+            ("bad-syntax.yml", format!("{{}}:4:6: did not find expected ',' or '}}', while parsing a flow mapping at line 3 column 7; {FIX}")),
+            ("bad-alias-bomb.yml", "{}:2:35: a3[7][8][8][5]: the document has more than 10000 YAML values once aliases are expanded; a litefs.yml needs under a hundred values and no anchors or aliases; write the values out".to_owned()),
+            ("bad-not-utf8.yml", "{}:4:16: not valid UTF-8 (byte 0xe9 at offset 43); save litefs.yml as UTF-8 text".to_owned()),
+        ];
+        for (name, want) in cases {
+            let p = sample(name);
+            let want = want.replacen("{}", &p.display().to_string(), 1);
+            assert_eq!(load_sample(name, &[]).map(|_| ()), Err(want), "{name}");
+        }
+    }
+
     #[test]
     fn hostname_falls_back_to_the_kernel() {
         // Only the fallback branch is deterministic enough to check here.
         if std::env::var_os("HOSTNAME").is_none() {
             let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
-            assert_eq!(process_env("HOSTNAME"), kernel.map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()));
+            assert_eq!(
+                process_env("HOSTNAME"),
+                kernel.map(|h| h.trim().to_owned()).filter(|h| !h.is_empty())
+            );
         }
     }
 }

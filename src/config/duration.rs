@@ -251,8 +251,7 @@ impl<'de> Deserialize<'de> for GoDuration {
                 f.write_str("a Go duration string such as \"10s\", \"1m30s\" or \"250ms\"")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<GoDuration, E> {
-                GoDuration::parse(v)
-                    .map_err(|e| E::custom(format_args!("invalid Go duration {v:?}: {e}")))
+                GoDuration::parse(v).map_err(|e| E::custom(format_args!("invalid Go duration {v:?}: {e}")))
             }
         }
         // Asking for a string makes serde_yaml hand over `10` as "10", which
@@ -286,7 +285,10 @@ mod tests {
         assert_eq!(ns("-0"), 0);
         assert_eq!(ns("+5m"), 5 * MIN as i64);
         assert_eq!(ns("-1.5h"), -((90 * MIN) as i64));
-        assert_eq!(ns("1h2m3s4ms5us6ns"), (HOUR + 2 * MIN + 3 * SEC + 4 * MS + 5 * US + 6) as i64);
+        assert_eq!(
+            ns("1h2m3s4ms5us6ns"),
+            (HOUR + 2 * MIN + 3 * SEC + 4 * MS + 5 * US + 6) as i64
+        );
         assert_eq!(ns("3\u{b5}s"), 3000);
         assert_eq!(ns("3\u{3bc}s"), 3000);
         assert_eq!(ns("9223372036854775807ns"), i64::MAX);
@@ -311,8 +313,14 @@ mod tests {
         assert!(matches!(GoDuration::parse("."), Err(DurationError::Syntax(_))));
         assert!(matches!(GoDuration::parse("s"), Err(DurationError::Syntax(_))));
         assert!(matches!(GoDuration::parse(" 1s"), Err(DurationError::Syntax(_))));
-        assert!(matches!(GoDuration::parse("1s "), Err(DurationError::UnknownUnit(_))));
-        assert!(matches!(GoDuration::parse("1S"), Err(DurationError::UnknownUnit(_))));
+        assert!(matches!(
+            GoDuration::parse("1s "),
+            Err(DurationError::UnknownUnit(_))
+        ));
+        assert!(matches!(
+            GoDuration::parse("1S"),
+            Err(DurationError::UnknownUnit(_))
+        ));
         assert_eq!(
             GoDuration::parse("9223372036854775808ns"),
             Err(DurationError::Overflow)

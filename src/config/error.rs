@@ -15,10 +15,7 @@ pub enum ConfigError {
     NotFound { path: PathBuf },
 
     #[error("cannot read {}: {source}; make the file readable by this process or point LITEFS_GUARD_CONFIG elsewhere", .path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 
     #[error("cannot read {}: it is a {kind}, not a regular file; point LITEFS_GUARD_CONFIG at the litefs.yml file itself", .path.display())]
     NotAFile { path: PathBuf, kind: &'static str },

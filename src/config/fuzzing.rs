@@ -63,7 +63,7 @@ mod tests {
         let samples = files(&root.join("tests/configs"));
         assert!(samples.len() >= 4, "tests/configs has {} files", samples.len());
         let mut count = 0;
-        for dir in ["tests/configs", "fuzz/corpus/config_parse", "fuzz/seeds"] {
+        for dir in ["tests/configs", "fuzz/corpus/config_parse"] {
             for path in files(&root.join(dir)) {
                 let data = std::fs::read(&path).unwrap_or_default();
                 // Same input cap as the fuzz target.

@@ -11,6 +11,8 @@
 //!   on or off.
 
 mod address;
+#[cfg(test)]
+mod arb;
 mod budget;
 mod discover;
 mod duration;
@@ -28,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 pub use budget::{MAX_NODES, MAX_SCALAR_BYTES};
 pub use discover::{
-    discover_with, load_file, load_file_with, process_env, search_paths, Env, CONFIG_VAR,
+    discover_from, discover_with, load_file, load_file_with, process_env, search_paths, CONFIG_VAR,
     EXPAND_VAR,
 };
 pub use duration::{DurationError, GoDuration};
@@ -37,11 +39,10 @@ pub use expand::expand_env;
 #[doc(hidden)]
 pub use fuzzing::check_one as fuzz_check_one;
 pub use model::{
-    BackupConfig, ConsulConfig, DataConfig, Exec, ExecCommand, Extra, FuseConfig, HttpConfig,
-    LeaseConfig, LeaseType, LiteFsConfig, LogConfig, LogFormat, ProxyConfig, TracingConfig,
-    DEFAULT_HTTP_ADDR,
+    BackupConfig, ConsulConfig, DataConfig, Exec, ExecCommand, Extra, FuseConfig, HttpConfig, LeaseConfig,
+    LeaseType, LiteFsConfig, LogConfig, LogFormat, ProxyConfig, TracingConfig, DEFAULT_HTTP_ADDR,
 };
-pub use parse::{parse_bytes, parse_str, EnvLookup};
+pub use parse::{parse_bytes, parse_str, Env, EnvLookup};
 
 /// A litefs.yml that was found and parsed.
 #[derive(Debug, Clone, PartialEq)]

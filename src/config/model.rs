@@ -6,6 +6,7 @@
 //! Keys the model does not know are kept in each section's `extra` map, in
 //! the same place, and listed by `unknown_keys()`.
 
+use super::address::redact_url;
 use super::duration::GoDuration;
 use super::gobool;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -29,11 +30,23 @@ pub struct LiteFsConfig {
     pub data: Option<DataConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exec: Option<Exec>,
-    #[serde(default, deserialize_with = "gobool::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "gobool::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub skip_sync: Option<bool>,
-    #[serde(default, deserialize_with = "gobool::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "gobool::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub exit_on_error: Option<bool>,
-    #[serde(default, deserialize_with = "gobool::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "gobool::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub strict_verify: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpConfig>,
@@ -56,9 +69,17 @@ pub struct LiteFsConfig {
 pub struct FuseConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
-    #[serde(default, deserialize_with = "gobool::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "gobool::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub allow_other: Option<bool>,
-    #[serde(default, deserialize_with = "gobool::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "gobool::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub debug: Option<bool>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -69,7 +90,11 @@ pub struct FuseConfig {
 pub struct DataConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
-    #[serde(default, deserialize_with = "gobool::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "gobool::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub compress: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retention: Option<GoDuration>,
@@ -91,7 +116,11 @@ pub enum Exec {
 #[serde(rename_all = "kebab-case")]
 pub struct ExecCommand {
     pub cmd: String,
-    #[serde(default, deserialize_with = "gobool::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "gobool::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub if_candidate: Option<bool>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -133,7 +162,11 @@ pub struct ProxyConfig {
     pub write_timeout: Option<GoDuration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle_timeout: Option<GoDuration>,
-    #[serde(default, deserialize_with = "gobool::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "gobool::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub debug: Option<bool>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -157,9 +190,17 @@ pub struct LeaseConfig {
     pub hostname: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub advertise_url: Option<String>,
-    #[serde(default, deserialize_with = "gobool::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "gobool::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub candidate: Option<bool>,
-    #[serde(default, deserialize_with = "gobool::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "gobool::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub promote: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reconnect_delay: Option<GoDuration>,
@@ -218,9 +259,17 @@ pub enum LogFormat {
 pub struct LogConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<LogFormat>,
-    #[serde(default, deserialize_with = "gobool::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "gobool::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timestamp: Option<bool>,
-    #[serde(default, deserialize_with = "gobool::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "gobool::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub debug: Option<bool>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -229,7 +278,11 @@ pub struct LogConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct TracingConfig {
-    #[serde(default, deserialize_with = "gobool::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "gobool::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enabled: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -238,7 +291,11 @@ pub struct TracingConfig {
     pub max_size: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_count: Option<u64>,
-    #[serde(default, deserialize_with = "gobool::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "gobool::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub compress: Option<bool>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -294,10 +351,32 @@ impl LiteFsConfig {
 
     /// `lease.candidate`, which LiteFS defaults to true.
     pub fn is_candidate(&self) -> bool {
-        self.lease
-            .as_ref()
-            .and_then(|l| l.candidate)
-            .unwrap_or(true)
+        self.lease.as_ref().and_then(|l| l.candidate).unwrap_or(true)
+    }
+
+    /// A copy fit to show to SQL clients or logs: `backup.auth-token` and
+    /// the password part of every URL (the Consul token) become `xxxxx`.
+    /// Unknown keys are kept as they are.
+    pub fn redacted(&self) -> LiteFsConfig {
+        let mut c = self.clone();
+        let hide_url = |u: &mut Option<String>| {
+            if let Some(v) = u.as_mut() {
+                *v = redact_url(v);
+            }
+        };
+        if let Some(l) = c.lease.as_mut() {
+            hide_url(&mut l.advertise_url);
+            if let Some(k) = l.consul.as_mut() {
+                hide_url(&mut k.url);
+            }
+        }
+        if let Some(b) = c.backup.as_mut() {
+            hide_url(&mut b.url);
+            if let Some(t) = b.auth_token.as_mut() {
+                *t = "xxxxx".to_owned();
+            }
+        }
+        c
     }
 
     /// Dotted paths of every key the model does not know, e.g.
@@ -362,8 +441,7 @@ mod tests {
     fn exec_is_a_string_or_a_list() {
         let c = de("exec: myapp -addr :8081").unwrap_or_default();
         assert_eq!(c.exec, Some(Exec::Command("myapp -addr :8081".into())));
-        let c = de("exec:\n  - cmd: migrate\n    if-candidate: true\n  - cmd: serve\n")
-            .unwrap_or_default();
+        let c = de("exec:\n  - cmd: migrate\n    if-candidate: true\n  - cmd: serve\n").unwrap_or_default();
         assert_eq!(
             c.exec,
             Some(Exec::List(vec![
@@ -398,7 +476,12 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(
             c.unknown_keys(),
-            vec!["extra-top", "fuse.alow-other", "exec[0].env", "lease.consul.token"]
+            vec![
+                "extra-top",
+                "fuse.alow-other",
+                "exec[0].env",
+                "lease.consul.token"
+            ]
         );
         let fuse = c.fuse.unwrap_or_default();
         assert_eq!(fuse.extra.get("alow-other"), Some(&serde_yaml::Value::Bool(true)));
@@ -408,12 +491,26 @@ mod tests {
     fn typed_enums_name_the_choices() {
         assert_eq!(
             de("lease:\n  type: etcd\n"),
-            Err("lease.type: unknown variant `etcd`, expected `static` or `consul` at line 2 column 9".into())
+            Err(
+                "lease.type: unknown variant `etcd`, expected `static` or `consul` at line 2 column 9".into()
+            )
         );
         assert_eq!(
             de("log: {format: xml}"),
             Err("log.format: unknown variant `xml`, expected `text` or `json` at line 1 column 15".into())
         );
+    }
+
+    #[test]
+    fn redaction_hides_tokens_only() {
+        let c = de("lease:\n  consul:\n    url: https://:tok@consul:8501/a/\nbackup:\n  auth-token: secret\n  cluster: c\n")
+            .unwrap_or_default();
+        let r = c.redacted();
+        let consul_url = r.lease.and_then(|l| l.consul).and_then(|k| k.url);
+        assert_eq!(consul_url.as_deref(), Some("https://:xxxxx@consul:8501/a/"));
+        let backup = r.backup.unwrap_or_default();
+        assert_eq!(backup.auth_token.as_deref(), Some("xxxxx"));
+        assert_eq!(backup.cluster.as_deref(), Some("c"));
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! Text to validated model: UTF-8 check, env expansion, YAML with a work
 //! budget, then validation.
 
-use super::budget::{Budget, Limited};
+use super::budget::{check_flow_brackets, Budget, Limited};
 use super::error::ConfigError;
 use super::expand::expand_env;
 use super::model::LiteFsConfig;
 use super::validate::validate;
 use serde::Deserialize;
 
+/// An environment: variable name to value (None = unset).
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// How `${VAR}` references are resolved; `None` turns expansion off.
-pub type EnvLookup<'a> = Option<&'a dyn Fn(&str) -> Option<String>>;
+pub type EnvLookup<'a> = Option<Env<'a>>;
 
 /// Parses and validates litefs.yml text. `file` names the source in errors.
 /// With `env` set, `${VAR}`/`$VAR` are expanded first, as LiteFS does; error
@@ -60,7 +62,15 @@ fn empty(file: &str, after_expansion: bool) -> ConfigError {
     }
 }
 
-fn from_yaml(text: &str, file: &str) -> Result<LiteFsConfig, ConfigError> {
+/// YAML to model, without validation.
+pub(crate) fn from_yaml(text: &str, file: &str) -> Result<LiteFsConfig, ConfigError> {
+    check_flow_brackets(text).map_err(|message| ConfigError::Yaml {
+        file: file.to_owned(),
+        line: None,
+        column: None,
+        message,
+        hint: "write nested values in block style, one key per line",
+    })?;
     let budget = Budget::default();
     LiteFsConfig::deserialize(Limited {
         inner: serde_yaml::Deserializer::from_str(text),
@@ -72,17 +82,23 @@ fn from_yaml(text: &str, file: &str) -> Result<LiteFsConfig, ConfigError> {
 fn yaml_error(e: &serde_yaml::Error, file: &str) -> ConfigError {
     let loc = e.location();
     let mut message = e.to_string();
-    // serde_yaml appends the position; we lead with it instead.
+    // serde_yaml writes the position into the message (at the end, or before
+    // libyaml's ", while parsing …" context); we lead with it instead.
     if let Some(l) = &loc {
         let suffix = format!(" at line {} column {}", l.line(), l.column());
-        if let Some(at) = message.find(&suffix) {
+        let at = if message.ends_with(&suffix) {
+            Some(message.len() - suffix.len())
+        } else {
+            message.find(&format!("{suffix},"))
+        };
+        if let Some(at) = at {
             message.replace_range(at..at + suffix.len(), "");
         }
     }
     let hint = if message.contains("recursion limit exceeded") {
         "the document nests deeper than 128 levels; litefs.yml needs 3"
-    } else if message.contains("repetition limit exceeded") || message.contains("the document expands") {
-        "a litefs.yml has no use for YAML anchors and aliases; write the values out"
+    } else if message.contains("repetition limit exceeded") || message.contains("once aliases are expanded") {
+        "a litefs.yml needs under a hundred values and no anchors or aliases; write the values out"
     } else if message.contains("more than one document") {
         "keep a single YAML document (no `---` separators)"
     } else if message.contains("expected struct LiteFsConfig") {
@@ -149,13 +165,18 @@ mod tests {
         let e = parse_bytes(&bytes, "litefs.yml", None).map_err(|e| e.to_string());
         assert_eq!(
             e.err(),
-            Some("litefs.yml:2:11: not valid UTF-8 (byte 0xff at offset 16); save litefs.yml as UTF-8 text".into())
+            Some(
+                "litefs.yml:2:12: not valid UTF-8 (byte 0xff at offset 17); save litefs.yml as UTF-8 text"
+                    .into()
+            )
         );
         // A Latin-1 é in a value.
         let e = parse_bytes(b"lease:\n  hostname: caf\xe9\n", "x.yml", None).map_err(|e| e.to_string());
         assert_eq!(
             e.err(),
-            Some("x.yml:2:16: not valid UTF-8 (byte 0xe9 at offset 22); save litefs.yml as UTF-8 text".into())
+            Some(
+                "x.yml:2:16: not valid UTF-8 (byte 0xe9 at offset 22); save litefs.yml as UTF-8 text".into()
+            )
         );
     }
 
@@ -185,7 +206,10 @@ mod tests {
         let mut doc = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
         for i in 1..10 {
             let p = i - 1;
-            doc.push_str(&format!("a{i}: &a{i} [{}]\n", vec![format!("*a{p}"); 10].join(", ")));
+            doc.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![format!("*a{p}"); 10].join(", ")
+            ));
         }
         doc.push_str(MINIMAL);
         let start = Instant::now();
@@ -193,7 +217,7 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
         assert_eq!(
             e,
-            "litefs.yml: a5[8][6][1][1]: the document expands to more than 100000 YAML values (anchors and aliases repeating data?); remove the aliases; a litefs.yml has no use for YAML anchors and aliases; write the values out"
+            "litefs.yml:1:35: a3[7][8][8][5]: the document has more than 10000 YAML values once aliases are expanded; a litefs.yml needs under a hundred values and no anchors or aliases; write the values out"
         );
     }
 
@@ -207,22 +231,44 @@ mod tests {
         let e = err(&doc);
         assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
         assert!(e.starts_with("litefs.yml:"), "{e}");
-        assert!(e.contains("lease2[40]: the document expands to more than 4194304 bytes of text"), "{e}");
+        assert!(
+            e.contains(
+                "lease2[40]: the document has more than 4194304 bytes of text once aliases are expanded"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
     fn deep_nesting_is_an_error_not_a_stack_overflow() {
-        for open in ["[", "{a: ", "- "] {
-            let doc = format!("x: {}", open.repeat(200_000));
-            let e = err(&doc);
-            assert!(e.contains("recursion limit exceeded"), "{open}: {e}");
-            assert!(e.ends_with("; the document nests deeper than 128 levels; litefs.yml needs 3"), "{e}");
-        }
-        // Exactly as reported for the flow form.
+        const HINT: &str = "; the document nests deeper than 128 levels; litefs.yml needs 3";
         assert_eq!(
-            err(&"[".repeat(1000)),
-            "litefs.yml:1:128: recursion limit exceeded; the document nests deeper than 128 levels; litefs.yml needs 3"
+            err(&format!("x: {}", "[".repeat(1000))),
+            format!("litefs.yml:1:131: recursion limit exceeded{HINT}")
         );
+        assert_eq!(
+            err(&format!("x:\n{}", "- ".repeat(200_000))),
+            format!("litefs.yml:2:255: recursion limit exceeded{HINT}")
+        );
+        let indented: String = (0..1000).map(|i| format!("{}a:\n", " ".repeat(i))).collect();
+        assert_eq!(
+            err(&indented),
+            format!("litefs.yml:129:129: recursion limit exceeded{HINT}")
+        );
+    }
+
+    #[test]
+    fn flow_nesting_that_would_stall_the_parser_is_refused_up_front() {
+        for open in ["[", "{a: "] {
+            let doc = format!("x: {}", open.repeat(200_000));
+            let start = Instant::now();
+            let e = err(&doc);
+            assert!(start.elapsed() < Duration::from_secs(1), "{:?}", start.elapsed());
+            assert_eq!(
+                e,
+                format!("litefs.yml: 200000 '[' and '{{' characters in {} bytes is more than the YAML parser handles in bounded time (at most {} at this size); write nested values in block style, one key per line", doc.len(), 64 * 1024 * 1024 / doc.len())
+            );
+        }
     }
 
     #[test]
@@ -248,11 +294,12 @@ mod tests {
         let c = c.unwrap_or_default();
         assert_eq!(c.fuse_dir(), Some(std::path::Path::new("/mnt/litefs")));
         assert_eq!(c.lease.and_then(|l| l.candidate), Some(true));
-        // Off: the reference is taken literally and then fails validation.
+        // Off: the references are taken literally, and fail as LiteFS
+        // (run with -no-expand-env) would fail on them.
         let e = parse_str(&text, "t", None).map_err(|e| e.to_string());
         assert_eq!(
             e.err(),
-            Some("t: fuse.dir = \"${MOUNT}\": must be an absolute path; write the directory LiteFS mounts, e.g. \"/litefs\"".into())
+            Some("t:7:14: lease.candidate: invalid value: string \"${REGION == 'ord'}\", expected true or false; fix the value at that position (LiteFS's reference litefs.yml shows each key's shape)".into())
         );
     }
 }

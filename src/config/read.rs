@@ -124,7 +124,10 @@ pub(crate) mod tests {
         let p = t.0.join("litefs.yml");
         let f = File::create(&p).map_err(|e| e.to_string());
         // Sparse: 2 GiB that were never written, so reading it would be slow.
-        assert_eq!(f.and_then(|f| f.set_len(2 << 30).map_err(|e| e.to_string())), Ok(()));
+        assert_eq!(
+            f.and_then(|f| f.set_len(2 << 30).map_err(|e| e.to_string())),
+            Ok(())
+        );
         assert_eq!(
             err(&p),
             format!("cannot read {}: 2147483648 bytes is over the 1048576-byte limit for litefs.yml; is this the right file?", p.display())
@@ -173,7 +176,10 @@ pub(crate) mod tests {
         assert!(std::os::unix::fs::symlink(&a, &b).is_ok());
         assert_eq!(
             err(&a),
-            format!("cannot read {}: too many levels of symbolic links (a link loop); repair or remove the link", a.display())
+            format!(
+                "cannot read {}: too many levels of symbolic links (a link loop); repair or remove the link",
+                a.display()
+            )
         );
     }
 

@@ -109,7 +109,10 @@ fn is_plain_key(s: &str) -> bool {
     let mut bytes = s.bytes();
     matches!(bytes.next(), Some(b'a'..=b'z'))
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !matches!(s, "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n")
+        && !matches!(
+            s,
+            "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n"
+        )
 }
 
 fn flow(v: &Value) -> String {
@@ -257,10 +260,42 @@ mod tests {
     #[test]
     fn quotes_tricky_strings_so_they_read_back() {
         for s in [
-            "", " lead", "trail ", "true", "null", "~", "1.0", "0x10", "#x", "a: b", "a #b", "- x",
-            "line\nbreak", "tab\there", "${X}", "$X", "$$", "\\", "\"", "'", "\u{0}\u{1}\u{7f}\u{9f}",
-            "\u{85}\u{2028}\u{2029}", "\u{feff}bom", "\u{fffe}\u{ffff}", "é日本🦀", "%x", "!tag", "&a", "*a",
-            "{[", "@`", "---", "...", "? x", "|", ">",
+            "",
+            " lead",
+            "trail ",
+            "true",
+            "null",
+            "~",
+            "1.0",
+            "0x10",
+            "#x",
+            "a: b",
+            "a #b",
+            "- x",
+            "line\nbreak",
+            "tab\there",
+            "${X}",
+            "$X",
+            "$$",
+            "\\",
+            "\"",
+            "'",
+            "\u{0}\u{1}\u{7f}\u{9f}",
+            "\u{85}\u{2028}\u{2029}",
+            "\u{feff}bom",
+            "\u{fffe}\u{ffff}",
+            "é日本🦀",
+            "%x",
+            "!tag",
+            "&a",
+            "*a",
+            "{[",
+            "@`",
+            "---",
+            "...",
+            "? x",
+            "|",
+            ">",
         ] {
             let q = quote(s);
             assert!(!q.contains('$'), "{q}");
@@ -272,7 +307,7 @@ mod tests {
     fn layout_is_block_style_and_stable() {
         let v = back("b: {x: [1, {c: d, e: [f]}], y: {}}\na: [[1, 2], []]\n'$k': !t$ 1.0\n? [1]\n: 2\n")
             .unwrap_or(Value::Null);
-        let want = "b:\n  x:\n    - 1\n    - c: \"d\"\n      e:\n        - \"f\"\n  y: {}\na:\n  -\n    - 1\n    - 2\n  - []\n\"\\x24k\": !t%24 1.0\n? [1]\n: 2\n";
+        let want = "b:\n  x:\n    - 1\n    - c: \"d\"\n      e:\n        - \"f\"\n  \"y\": {}\na:\n  -\n    - 1\n    - 2\n  - []\n\"\\x24k\": !t%24 1.0\n? [1]\n: 2\n";
         assert_eq!(render_value(&v), want);
         assert_eq!(back(want), Ok(v));
     }
@@ -287,8 +322,71 @@ mod tests {
     }
 
     #[test]
+    fn tags_round_trip_with_odd_names() {
+        for tag in ["!t", "!a$b", "!x y", "!é", "!a,b[c]{d}", "!%"] {
+            let v = Value::Tagged(Box::new(serde_yaml::value::TaggedValue {
+                tag: serde_yaml::value::Tag::new(tag),
+                value: Value::String("v".into()),
+            }));
+            let doc = Value::Mapping([(Value::String("k".into()), v)].into_iter().collect());
+            let yaml = render_value(&doc);
+            assert!(!yaml.contains('$'), "{yaml}");
+            assert_eq!(back(&yaml), Ok(doc), "{yaml}");
+        }
+    }
+
+    #[test]
     fn scalars_at_the_top_level() {
         assert_eq!(render_value(&Value::Null), "null\n");
         assert_eq!(render_value(&Value::Mapping(Mapping::new())), "{}\n");
+    }
+
+    mod properties {
+        use crate::config::arb::config;
+        use crate::config::model::LiteFsConfig;
+        use crate::config::parse::{from_yaml, parse_str};
+        use proptest::prelude::*;
+
+        fn hostile(_: &str) -> Option<String> {
+            Some("CHANGED\"'\n".to_owned())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Any model, valid or not, survives render → YAML parse.
+            #[test]
+            fn any_config_round_trips(c in config(false)) {
+                let yaml = c.to_yaml();
+                prop_assert!(!yaml.contains('$'));
+                let back = from_yaml(&yaml, "r").map_err(|e| format!("{e}\n{yaml}"));
+                prop_assert_eq!(back.as_ref(), Ok(&c), "{}", yaml);
+                prop_assert_eq!(back.map(|b| b.to_yaml()), Ok(yaml.clone()));
+                prop_assert_eq!(c.clone().to_yaml(), yaml);
+            }
+
+            /// Valid configs pass the full pipeline back, with env expansion
+            /// on (even with every variable set to junk) or off.
+            #[test]
+            fn valid_config_round_trips_through_parse_str(c in config(true)) {
+                let yaml = c.to_yaml();
+                let on = parse_str(&yaml, "r", Some(&hostile)).map_err(|e| format!("{e}\n{yaml}"));
+                prop_assert_eq!(on.as_ref(), Ok(&c));
+                let off = parse_str(&yaml, "r", None).map_err(|e| e.to_string());
+                prop_assert_eq!(off.as_ref(), Ok(&c));
+            }
+
+            #[test]
+            fn json_always_lists_unknown_keys(c in config(false)) {
+                let json = c.to_json();
+                let listed = json.get("unknown_keys").cloned();
+                prop_assert_eq!(listed, Some(serde_json::json!(c.unknown_keys())));
+            }
+        }
+
+        #[test]
+        fn default_config_renders_as_empty_mapping() {
+            assert_eq!(LiteFsConfig::default().to_yaml(), "{}\n");
+        }
     }
 }

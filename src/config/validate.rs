@@ -18,8 +18,18 @@ pub(crate) fn validate(c: &LiteFsConfig, file: &str) -> Result<(), ConfigError> 
 
     let fuse_dir = c.fuse.as_ref().and_then(|f| f.dir.as_deref());
     let data_dir = c.data.as_ref().and_then(|d| d.dir.as_deref());
-    check_dir(file, "fuse.dir", fuse_dir, "the directory LiteFS mounts, e.g. \"/litefs\"")?;
-    check_dir(file, "data.dir", data_dir, "LiteFS's own storage, e.g. \"/var/lib/litefs\"")?;
+    check_dir(
+        file,
+        "fuse.dir",
+        fuse_dir,
+        "the directory LiteFS mounts, e.g. \"/litefs\"",
+    )?;
+    check_dir(
+        file,
+        "data.dir",
+        data_dir,
+        "LiteFS's own storage, e.g. \"/var/lib/litefs\"",
+    )?;
     if let (Some(f), Some(d)) = (fuse_dir, data_dir) {
         if Path::new(f).components().eq(Path::new(d).components()) {
             return bad(
@@ -33,25 +43,39 @@ pub(crate) fn validate(c: &LiteFsConfig, file: &str) -> Result<(), ConfigError> 
 
     match &c.exec {
         Some(Exec::Command(cmd)) if cmd.trim().is_empty() => {
-            return bad("exec", Some(cmd), "is an empty command, which LiteFS crashes on", "give the command line to run, or remove exec");
+            return bad(
+                "exec",
+                Some(cmd),
+                "is an empty command, which LiteFS crashes on",
+                "give the command line to run, or remove exec",
+            );
         }
         Some(Exec::List(list)) => {
             if let Some((i, e)) = list.iter().enumerate().find(|(_, e)| e.cmd.trim().is_empty()) {
-                return bad(&format!("exec[{i}].cmd"), Some(&e.cmd), "is an empty command, which LiteFS crashes on", "give the command line to run, or remove the entry");
+                return bad(
+                    &format!("exec[{i}].cmd"),
+                    Some(&e.cmd),
+                    "is an empty command, which LiteFS crashes on",
+                    "give the command line to run, or remove the entry",
+                );
             }
         }
         _ => {}
     }
 
     let addr = |key: &str, value: Option<&String>, port: Port, example: &str| match value {
-        Some(v) if !v.is_empty() => check_addr(v, port).or_else(|problem| {
-            bad(key, Some(v), &problem, &format!("write it like {example:?}"))
-        }),
+        Some(v) if !v.is_empty() => check_addr(v, port)
+            .or_else(|problem| bad(key, Some(v), &problem, &format!("write it like {example:?}"))),
         _ => Ok(()),
     };
     let url = |key: &str, value: Option<&String>, example: &str| match value {
         Some(v) if !v.is_empty() => check_url(v).or_else(|problem| {
-            bad(key, Some(&redact_url(v)), &problem, &format!("write it like {example:?}"))
+            bad(
+                key,
+                Some(&redact_url(v)),
+                &problem,
+                &format!("write it like {example:?}"),
+            )
         }),
         _ => Ok(()),
     };
@@ -61,15 +85,29 @@ pub(crate) fn validate(c: &LiteFsConfig, file: &str) -> Result<(), ConfigError> 
     }
     if let Some(p) = &c.proxy {
         addr("proxy.addr", p.addr.as_ref(), Port::ListenAny, ":8080")?;
-        addr("proxy.target", p.target.as_ref(), Port::Required, "localhost:8081")?;
+        addr(
+            "proxy.target",
+            p.target.as_ref(),
+            Port::Required,
+            "localhost:8081",
+        )?;
     }
 
     let lease = c.lease.as_ref();
     if lease.and_then(|l| l.kind).is_none() {
-        return bad("lease.type", None, "is missing", "set it to \"static\" or \"consul\"");
+        return bad(
+            "lease.type",
+            None,
+            "is missing",
+            "set it to \"static\" or \"consul\"",
+        );
     }
     if let Some(l) = lease {
-        url("lease.advertise-url", l.advertise_url.as_ref(), "http://myhost:20202")?;
+        url(
+            "lease.advertise-url",
+            l.advertise_url.as_ref(),
+            "http://myhost:20202",
+        )?;
         if let Some(consul) = &l.consul {
             url("lease.consul.url", consul.url.as_ref(), "http://myhost:8500")?;
         }
@@ -88,7 +126,12 @@ pub(crate) fn validate(c: &LiteFsConfig, file: &str) -> Result<(), ConfigError> 
         match b.kind.as_deref() {
             None | Some("" | "file" | "litefs-cloud") => {}
             Some(other) => {
-                return bad("backup.type", Some(other), "is not a LiteFS backup type", "use \"file\" or \"litefs-cloud\", or remove backup");
+                return bad(
+                    "backup.type",
+                    Some(other),
+                    "is not a LiteFS backup type",
+                    "use \"file\" or \"litefs-cloud\", or remove backup",
+                );
             }
         }
         url("backup.url", b.url.as_ref(), "https://litefs.fly.io")?;
@@ -96,7 +139,12 @@ pub(crate) fn validate(c: &LiteFsConfig, file: &str) -> Result<(), ConfigError> 
 
     for (key, d) in durations(c) {
         if d.as_nanos() < 0 {
-            return bad(key, Some(d.as_str()), "must not be negative", "use a duration such as \"10s\" or \"1m\"");
+            return bad(
+                key,
+                Some(d.as_str()),
+                "must not be negative",
+                "use a duration such as \"10s\" or \"1m\"",
+            );
         }
     }
     Ok(())
@@ -104,20 +152,35 @@ pub(crate) fn validate(c: &LiteFsConfig, file: &str) -> Result<(), ConfigError> 
 
 /// Required, absolute, no `..`, no NUL.
 fn check_dir(file: &str, key: &str, value: Option<&str>, what: &str) -> Result<(), ConfigError> {
-    let bad = |v: Option<&str>, problem: &str, fix: String| Err(ConfigError::invalid(file, key, v, problem, fix));
+    let bad =
+        |v: Option<&str>, problem: &str, fix: String| Err(ConfigError::invalid(file, key, v, problem, fix));
     let v = match value {
         None => return bad(None, "is missing", format!("set it to {what}")),
-        Some("") => return bad(Some(""), "is empty (an unset ${VAR}?)", format!("set it to {what}")),
+        Some("") => {
+            return bad(
+                Some(""),
+                "is empty (an unset ${VAR}?)",
+                format!("set it to {what}"),
+            )
+        }
         Some(v) => v,
     };
     if v.contains('\0') {
-        return bad(Some(v), "contains a NUL byte", "remove it; paths cannot contain NUL".into());
+        return bad(
+            Some(v),
+            "contains a NUL byte",
+            "remove it; paths cannot contain NUL".into(),
+        );
     }
     if !v.starts_with('/') {
         return bad(Some(v), "must be an absolute path", format!("write {what}"));
     }
     if Path::new(v).components().any(|c| c == Component::ParentDir) {
-        return bad(Some(v), "must not contain \"..\" components", "write the directory's real path without \"..\"".into());
+        return bad(
+            Some(v),
+            "must not contain \"..\" components",
+            "write the directory's real path without \"..\"".into(),
+        );
     }
     Ok(())
 }
@@ -127,14 +190,20 @@ fn durations(c: &LiteFsConfig) -> Vec<(&'static str, &GoDuration)> {
     let mut out: Vec<(&'static str, Option<&GoDuration>)> = Vec::new();
     if let Some(d) = &c.data {
         out.push(("data.retention", d.retention.as_ref()));
-        out.push(("data.retention-monitor-interval", d.retention_monitor_interval.as_ref()));
+        out.push((
+            "data.retention-monitor-interval",
+            d.retention_monitor_interval.as_ref(),
+        ));
     }
     if let Some(h) = &c.http {
         out.push(("http.snapshot-timeout", h.snapshot_timeout.as_ref()));
     }
     if let Some(p) = &c.proxy {
         out.push(("proxy.max-lag", p.max_lag.as_ref()));
-        out.push(("proxy.primary-redirect-timeout", p.primary_redirect_timeout.as_ref()));
+        out.push((
+            "proxy.primary-redirect-timeout",
+            p.primary_redirect_timeout.as_ref(),
+        ));
         out.push(("proxy.read-timeout", p.read_timeout.as_ref()));
         out.push(("proxy.read-header-timeout", p.read_header_timeout.as_ref()));
         out.push(("proxy.write-timeout", p.write_timeout.as_ref()));
@@ -158,7 +227,9 @@ mod tests {
     const BASE: &str = "fuse:\n  dir: /litefs\ndata:\n  dir: /var/lib/litefs\nlease:\n  type: static\n";
 
     fn check(text: &str) -> Result<(), String> {
-        parse_str(text, "litefs.yml", None).map(|_| ()).map_err(|e| e.to_string())
+        parse_str(text, "litefs.yml", None)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// BASE with `from` replaced by `to`.
@@ -176,7 +247,10 @@ mod tests {
     fn dirs_are_required_absolute_and_clean() {
         assert_eq!(
             with("fuse:\n  dir: /litefs\n", ""),
-            Err("litefs.yml: fuse.dir: is missing; set it to the directory LiteFS mounts, e.g. \"/litefs\"".into())
+            Err(
+                "litefs.yml: fuse.dir: is missing; set it to the directory LiteFS mounts, e.g. \"/litefs\""
+                    .into()
+            )
         );
         assert_eq!(
             with("  dir: /var/lib/litefs\n", "  dir: \"\"\n"),
@@ -229,7 +303,10 @@ mod tests {
             Err("litefs.yml: proxy.target = \":0\": has port 0, which cannot be connected to; write it like \"localhost:8081\"".into())
         );
         // Empty optional values are unset, as in LiteFS.
-        assert_eq!(check(&format!("{BASE}  advertise-url: \"\"\nhttp:\n  addr: \"\"\n")), Ok(()));
+        assert_eq!(
+            check(&format!("{BASE}  advertise-url: \"\"\nhttp:\n  addr: \"\"\n")),
+            Ok(())
+        );
     }
 
     #[test]
@@ -238,7 +315,10 @@ mod tests {
             check(&format!("{BASE}  consul:\n    ttl: -10s\n")),
             Err("litefs.yml: lease.consul.ttl = \"-10s\": must not be negative; use a duration such as \"10s\" or \"1m\"".into())
         );
-        assert_eq!(check(&format!("{BASE}  consul:\n    ttl: 0s\n    lock-delay: 1.5s\n")), Ok(()));
+        assert_eq!(
+            check(&format!("{BASE}  consul:\n    ttl: 0s\n    lock-delay: 1.5s\n")),
+            Ok(())
+        );
     }
 
     #[test]
@@ -247,7 +327,10 @@ mod tests {
             check(&format!("{BASE}  databases: [app.db]\n")),
             Err("litefs.yml: lease.databases: is a replication filter, which LiteFS refuses on candidate nodes (lease.candidate defaults to true); set lease.candidate: false on this node or remove lease.databases".into())
         );
-        assert_eq!(check(&format!("{BASE}  databases: [app.db]\n  candidate: false\n")), Ok(()));
+        assert_eq!(
+            check(&format!("{BASE}  databases: [app.db]\n  candidate: false\n")),
+            Ok(())
+        );
         assert_eq!(
             check(&format!("{BASE}exec:\n  - cmd: a\n  - cmd: \" \"\n")),
             Err("litefs.yml: exec[1].cmd = \" \": is an empty command, which LiteFS crashes on; give the command line to run, or remove the entry".into())

@@ -63,6 +63,10 @@ impl FileState {
 
     /// The execution-time gate: Ok when this node may write now.
     fn gate(&mut self) -> Result<(), c_int> {
+        // A deliberately broken build, only for proving the failover tests can fail.
+        if cfg!(feature = "test-no-gate") {
+            return Ok(());
+        }
         let role = self.role();
         self.note(role.may_write());
         match role.refusal() {
@@ -96,12 +100,17 @@ impl FileState {
     }
 
     fn call_busy(&self) -> bool {
-        match self.busy {
-            // SAFETY: SQLite's own busy-handler callback and argument, as it
-            // handed them to the file with SQLITE_FCNTL_BUSYHANDLER.
-            Some((f, arg)) => unsafe { f(arg) != 0 },
-            None => false,
-        }
+        call_busy(self.busy)
+    }
+}
+
+/// Calls the connection's busy handler; false when it gives up (or there is none).
+fn call_busy(busy: Option<(BusyFn, *mut c_void)>) -> bool {
+    match busy {
+        // SAFETY: SQLite's own busy-handler callback and argument, as it
+        // handed them to the file with SQLITE_FCNTL_BUSYHANDLER.
+        Some((f, arg)) => unsafe { f(arg) != 0 },
+        None => false,
     }
 }
 
@@ -364,12 +373,14 @@ fn escalate_rollback(f: *mut ffi::sqlite3_file, s: &mut FileState) -> c_int {
         s.rollback_declined = true;
         return ffi::SQLITE_OK;
     }
+    let mut waited = false;
     loop {
         match forward!(f, xLock(ffi::SQLITE_LOCK_RESERVED)) {
             ffi::SQLITE_OK => {
                 // Nobody else can be writing now, so a journal is hot: let
-                // SQLite roll it back as a plain deferred transaction.
-                if journal_exists(&s.db_path) {
+                // SQLite roll it back as a plain deferred transaction. And
+                // after queueing for the lock, the role may have changed.
+                if journal_exists(&s.db_path) || (waited && s.gate().is_err()) {
                     forward!(f, xUnlock(ffi::SQLITE_LOCK_SHARED));
                     s.rollback_declined = true;
                 } else {
@@ -379,6 +390,7 @@ fn escalate_rollback(f: *mut ffi::sqlite3_file, s: &mut FileState) -> c_int {
                 return ffi::SQLITE_OK;
             }
             ffi::SQLITE_BUSY => {
+                waited = true;
                 forward!(f, xUnlock(ffi::SQLITE_LOCK_NONE));
                 let retry = s.call_busy();
                 let rc = forward!(f, xLock(ffi::SQLITE_LOCK_SHARED));
@@ -514,13 +526,15 @@ unsafe extern "C" fn x_shm_barrier(f: *mut ffi::sqlite3_file) {
         if s.wal.may_escalate() && s.escalation_candidate() {
             if s.role().may_write() {
                 s.note(true);
+                // The lock state is moved out so the closures may use `s`.
+                let mut wal = std::mem::take(&mut s.wal);
                 let busy = s.busy;
-                s.wal
-                    .escalate(&mut |o, n, fl| base_shm_lock(f, o, n, fl), &mut || match busy {
-                        // SAFETY: SQLite's own busy handler and argument.
-                        Some((h, arg)) => unsafe { h(arg) != 0 },
-                        None => false,
-                    });
+                wal.escalate(
+                    &mut |o, n, fl| base_shm_lock(f, o, n, fl),
+                    &mut || call_busy(busy),
+                    &mut || s.gate().is_ok(),
+                );
+                s.wal = wal;
             } else {
                 s.note(false);
                 s.wal.declined = true;

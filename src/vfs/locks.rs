@@ -40,15 +40,27 @@ impl WalLocks {
 
     /// Takes WAL_WRITE_LOCK for an explicit transaction, waiting through the
     /// connection's busy handler. Gives up quietly (stays deferred) when the
-    /// handler does.
-    pub fn escalate(&mut self, base: BaseShmLock<'_>, busy: &mut dyn FnMut() -> bool) -> bool {
+    /// handler does. `still_allowed` is asked again after any wait: the role
+    /// may have changed while this transaction queued for the lock.
+    pub fn escalate(
+        &mut self,
+        base: BaseShmLock<'_>,
+        busy: &mut dyn FnMut() -> bool,
+        still_allowed: &mut dyn FnMut() -> bool,
+    ) -> bool {
+        let mut waited = false;
         loop {
             match base(WAL_WRITE_LOCK, 1, LOCK_EXCL) {
                 ffi::SQLITE_OK => {
+                    if waited && !still_allowed() {
+                        base(WAL_WRITE_LOCK, 1, UNLOCK_EXCL);
+                        self.declined = true;
+                        return false;
+                    }
                     self.guard_write = true;
                     return true;
                 }
-                ffi::SQLITE_BUSY if busy() => continue,
+                ffi::SQLITE_BUSY if busy() => waited = true,
                 _ => {
                     self.declined = true;
                     return false;
@@ -58,7 +70,8 @@ impl WalLocks {
     }
 
     /// SQLite's own xShmLock call. `gate` is asked before SQLite takes the
-    /// write lock for a write transaction; it returns the error to answer with.
+    /// write lock for a write transaction, and before a checkpoint; it returns
+    /// the error to answer with.
     pub fn shm_lock(
         &mut self,
         base: BaseShmLock<'_>,
@@ -119,6 +132,15 @@ impl WalLocks {
                     }
                 }
                 rc
+            }
+            (WAL_CKPT_LOCK, 1, false) if flags & ffi::SQLITE_SHM_EXCLUSIVE != 0 => {
+                // A checkpoint writes the database file. On a node that may
+                // not write (closing the last connection on a replica
+                // checkpoints), answer "busy": SQLite then skips it quietly.
+                if gate().is_err() {
+                    return ffi::SQLITE_BUSY;
+                }
+                base(offset, n, flags)
             }
             (WAL_CKPT_LOCK, 1, true) => {
                 let rc = base(offset, n, flags);
@@ -189,7 +211,7 @@ mod tests {
     fn escalated_write_transaction_takes_base_lock_once() {
         let (mut w, mut s) = (WalLocks::default(), Shm::default());
         assert!(w.may_escalate());
-        assert!(w.escalate(&mut |a, b, c| s.call(a, b, c), &mut || false));
+        assert!(w.escalate(&mut |a, b, c| s.call(a, b, c), &mut || false, &mut || true));
         // Header re-read: SQLite's brief claim does not touch the base lock.
         assert_eq!(lock(&mut w, &mut s, WAL_WRITE_LOCK, LOCK_EXCL), ffi::SQLITE_OK);
         assert_eq!(lock(&mut w, &mut s, WAL_WRITE_LOCK, UNLOCK_EXCL), ffi::SQLITE_OK);
@@ -207,7 +229,7 @@ mod tests {
     #[test]
     fn read_only_explicit_transaction_releases_on_read_unlock() {
         let (mut w, mut s) = (WalLocks::default(), Shm::default());
-        w.escalate(&mut |a, b, c| s.call(a, b, c), &mut || false);
+        w.escalate(&mut |a, b, c| s.call(a, b, c), &mut || false, &mut || true);
         lock(&mut w, &mut s, 3, LOCK_SH);
         lock(&mut w, &mut s, 3, UNLOCK_SH);
         assert!(!w.guard_write);
@@ -225,10 +247,14 @@ mod tests {
             },
         );
         let mut tries = 0;
-        let got = w.escalate(&mut |a, b, c| s.call(a, b, c), &mut || {
-            tries += 1;
-            tries < 3
-        });
+        let got = w.escalate(
+            &mut |a, b, c| s.call(a, b, c),
+            &mut || {
+                tries += 1;
+                tries < 3
+            },
+            &mut || true,
+        );
         assert!(!got);
         assert_eq!(tries, 3);
         assert!(w.declined && !w.may_escalate());
@@ -236,6 +262,33 @@ mod tests {
         lock(&mut w, &mut s, 5, LOCK_SH);
         lock(&mut w, &mut s, 5, UNLOCK_SH);
         assert!(w.may_escalate());
+    }
+
+    #[test]
+    fn role_is_checked_again_after_waiting_for_the_lock() {
+        let mut s = Shm {
+            other_writer: true,
+            ..Default::default()
+        };
+        let mut w = WalLocks::default();
+        let waits = std::cell::Cell::new(0);
+        let mut base = |a, b, c| {
+            // The other writer commits after the first wait.
+            if waits.get() > 0 {
+                s.other_writer = false;
+            }
+            s.call(a, b, c)
+        };
+        let got = w.escalate(
+            &mut base,
+            &mut || {
+                waits.set(waits.get() + 1);
+                true
+            },
+            &mut || false,
+        );
+        assert!(!got && w.declined && !w.guard_write);
+        assert_eq!(s.held[&WAL_WRITE_LOCK], 0, "taken and given back");
     }
 
     #[test]
@@ -271,10 +324,24 @@ mod tests {
     }
 
     #[test]
+    fn checkpoint_refused_quietly_when_the_gate_says_no() {
+        let (mut w, mut s) = (WalLocks::default(), Shm::default());
+        let rc = w.shm_lock(
+            &mut |a, b, c| s.call(a, b, c),
+            WAL_CKPT_LOCK,
+            1,
+            LOCK_EXCL,
+            &mut || Err(ffi::SQLITE_READONLY),
+        );
+        assert_eq!(rc, ffi::SQLITE_BUSY);
+        assert!(s.calls.is_empty(), "the base lock was never taken");
+    }
+
+    #[test]
     fn checkpoint_inside_begin_releases_on_ckpt_unlock() {
         let (mut w, mut s) = (WalLocks::default(), Shm::default());
         lock(&mut w, &mut s, WAL_CKPT_LOCK, LOCK_EXCL);
-        w.escalate(&mut |a, b, c| s.call(a, b, c), &mut || false);
+        w.escalate(&mut |a, b, c| s.call(a, b, c), &mut || false, &mut || true);
         lock(&mut w, &mut s, WAL_CKPT_LOCK, UNLOCK_EXCL);
         assert!(!w.guard_write);
         assert_eq!(s.held[&WAL_WRITE_LOCK], 0);

@@ -1,0 +1,21 @@
+"""Settings of the test project. The database comes from the environment
+so the tests and their subprocesses can point it anywhere:
+TEST_DB_NAME, TEST_DB_ENGINE (default litefs_guard.django), TEST_DB_OPTIONS (JSON)."""
+
+import json
+import os
+
+SECRET_KEY = "litefs-guard-tests"
+DEBUG = False
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+ENGINE = os.environ.get("TEST_DB_ENGINE", "litefs_guard.django")
+# The control runs (Django's stock backend) never import litefs_guard.
+INSTALLED_APPS = (["litefs_guard.django"] if ENGINE == "litefs_guard.django" else []) + ["notes"]
+DATABASES = {
+    "default": {
+        "ENGINE": ENGINE,
+        "NAME": os.environ.get("TEST_DB_NAME", "/nonexistent/app.db"),
+        "OPTIONS": json.loads(os.environ.get("TEST_DB_OPTIONS", "{}")),
+    }
+}

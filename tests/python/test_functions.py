@@ -1,0 +1,228 @@
+"""litefs_is_primary(), litefs_primary(), litefs_config(), litefs_guard_stats():
+values, argument errors, and DIRECTONLY."""
+
+import json
+import sqlite3
+
+import pytest
+
+from conftest import clean_env, run_json
+
+CONFIG_KEYS = {
+    "version", "mount_dir", "mount_source", "database", "marker", "config_file", "role",
+    "is_primary", "may_write", "primary", "halt_lock", "reason", "vfs", "immediate",
+    "keep_wal", "require_fuse", "litefs",
+}
+
+
+def one(conn, sql):
+    return conn.execute(sql).fetchone()[0]
+
+
+def config(conn, *args):
+    return json.loads(conn.execute(f"SELECT litefs_config({', '.join(args)})").fetchone()[0])
+
+
+def test_values_on_primary(node):
+    conn = node.connect()
+    assert one(conn, "SELECT litefs_is_primary()") == 1
+    assert one(conn, "SELECT litefs_primary()") is None
+    cfg = config(conn)
+    assert set(cfg) == CONFIG_KEYS
+    assert cfg["role"] == "primary" and cfg["is_primary"] is True and cfg["may_write"] is True
+    assert cfg["primary"] is None and cfg["reason"] is None and cfg["halt_lock"] is False
+    assert cfg["mount_dir"] == str(node.mount) and cfg["database"] == str(node.db)
+    assert cfg["mount_source"] == "database directory" and cfg["marker"] == "replica"
+    assert cfg["config_file"] is None and cfg["litefs"] is None
+    assert cfg["vfs"] is True and cfg["immediate"] is True and cfg["keep_wal"] is True
+    assert cfg["require_fuse"] is False
+    assert cfg["version"] == "0.1.0"
+
+
+def test_values_on_replica(node):
+    node.replica("node-b.internal")
+    conn = node.connect()
+    assert one(conn, "SELECT litefs_is_primary()") == 0
+    assert one(conn, "SELECT litefs_primary()") == "node-b.internal"
+    cfg = config(conn)
+    assert cfg["role"] == "replica" and cfg["is_primary"] is False and cfg["may_write"] is False
+    assert cfg["primary"] == "node-b.internal"
+    assert cfg["reason"] == "this node is a replica; the primary is node-b.internal"
+
+
+def test_replica_without_known_primary(node):
+    node.replica("")
+    conn = node.connect()
+    assert one(conn, "SELECT litefs_is_primary()") == 0
+    assert one(conn, "SELECT litefs_primary()") is None
+    cfg = config(conn)
+    assert cfg["role"] == "replica" and "no primary is known" in cfg["reason"]
+
+
+def test_values_follow_the_marker_without_reconnecting(node):
+    conn = node.connect()
+    assert one(conn, "SELECT litefs_is_primary()") == 1
+    node.replica("n2")
+    assert one(conn, "SELECT litefs_is_primary() || ',' || litefs_primary()") == "0,n2"
+    node.primary()
+    assert one(conn, "SELECT litefs_is_primary()") == 1
+
+
+def test_loading_connection_has_functions_but_no_vfs(tmp_path):
+    """The connection that ran load_extension opened its file before the VFS
+    existed: it has the functions and the authorizer, and config says vfs
+    false; the next connection is opened through the VFS."""
+    mount = tmp_path / "litefs"
+    mount.mkdir()
+    (mount / ".primary").write_text("node-b\n")
+    out = run_json(
+        f"""
+        import json, sqlite3, litefs_guard
+        first = sqlite3.connect({str(mount / 'app.db')!r})
+        litefs_guard.load(first)
+        second = sqlite3.connect({str(mount / 'app.db')!r})
+        res = {{}}
+        for name, c in (("first", first), ("second", second)):
+            try:
+                c.execute("CREATE TABLE t(x)")
+                w = "written"
+            except sqlite3.DatabaseError as e:
+                w = e.sqlite_errorname
+            res[name] = [json.loads(c.execute("SELECT litefs_config()").fetchone()[0])["vfs"],
+                         c.execute("SELECT litefs_primary()").fetchone()[0], w]
+        print(json.dumps(res))
+        """,
+        env=clean_env(HOME=tmp_path),
+    )
+    assert out == {"first": [False, "node-b", "SQLITE_AUTH"], "second": [True, "node-b", "SQLITE_AUTH"]}
+
+
+def test_config_format_argument(node):
+    conn = node.connect()
+    base = one(conn, "SELECT litefs_config()")
+    assert one(conn, "SELECT litefs_config('json')") == base
+    assert one(conn, "SELECT litefs_config('JSON')") == base
+    assert one(conn, "SELECT litefs_config(NULL)") == base
+
+
+@pytest.mark.parametrize("sql,message", [
+    ("SELECT litefs_is_primary(1)", "litefs_is_primary() takes no arguments, got 1 argument(s)"),
+    ("SELECT litefs_is_primary('a', 'b')", "litefs_is_primary() takes no arguments, got 2 argument(s)"),
+    ("SELECT litefs_primary(NULL)", "litefs_primary() takes no arguments, got 1 argument(s)"),
+    ("SELECT litefs_guard_stats(0)", "litefs_guard_stats() takes no arguments, got 1 argument(s)"),
+    ("SELECT litefs_config('json', 'yaml')", "litefs_config() takes at most one argument, got 2 argument(s)"),
+    ("SELECT litefs_config('xml')", "litefs_config(): unknown format \"xml\"; use 'json' (the default) or 'yaml'"),
+    ("SELECT litefs_config(1)", "litefs_config(): the format must be text ('json' or 'yaml'), got an integer"),
+    ("SELECT litefs_config(1.5)", "litefs_config(): the format must be text ('json' or 'yaml'), got a real"),
+    ("SELECT litefs_config(x'00')", "litefs_config(): the format must be text ('json' or 'yaml'), got a blob"),
+])
+def test_argument_errors(node, sql, message):
+    conn = node.connect()
+    with pytest.raises(sqlite3.OperationalError) as ei:
+        conn.execute(sql)
+    assert str(ei.value) == message
+
+
+def test_yaml_without_litefs_yml(node):
+    conn = node.connect()
+    with pytest.raises(sqlite3.OperationalError) as ei:
+        conn.execute("SELECT litefs_config('yaml')")
+    assert str(ei.value).startswith("litefs_config(): no litefs.yml was found")
+
+
+def test_memory_connection_without_mount(node):
+    mem = sqlite3.connect(":memory:")
+    with pytest.raises(sqlite3.OperationalError) as ei:
+        mem.execute("SELECT litefs_is_primary()")
+    assert str(ei.value).startswith("no LiteFS mount for this connection")
+    cfg = config(mem)
+    assert cfg["role"] is None and cfg["mount_dir"] is None and cfg["database"] is None
+
+
+def test_stats_count_marker_lookups(node):
+    conn = node.connect()
+    first = json.loads(one(conn, "SELECT litefs_guard_stats()"))
+    assert set(first) == {"primary_lookups"} and isinstance(first["primary_lookups"], int)
+    for _ in range(3):
+        one(conn, "SELECT litefs_is_primary()")
+    after = json.loads(one(conn, "SELECT litefs_guard_stats()"))["primary_lookups"]
+    assert after >= first["primary_lookups"] + 3
+
+
+def test_with_litefs_yml(tmp_path):
+    mount = tmp_path / "litefs"
+    mount.mkdir()
+    (mount / ".primary").write_text("node-a\n")
+    cfg_file = tmp_path / "litefs.yml"
+    cfg_file.write_text(
+        f'fuse:\n  dir: "{mount}"\ndata:\n  dir: "{tmp_path / "data"}"\n'
+        'lease:\n  type: "static"\n  candidate: false\n  advertise-url: "http://node-a:20202"\n'
+    )
+    out = run_json(
+        f"""
+        import json, litefs_guard
+        c = litefs_guard.connect({str(mount / 'app.db')!r})
+        print(json.dumps({{
+            "config": json.loads(c.execute("SELECT litefs_config()").fetchone()[0]),
+            "yaml": c.execute("SELECT litefs_config('yaml')").fetchone()[0],
+            "primary": c.execute("SELECT litefs_primary()").fetchone()[0],
+        }}))
+        """,
+        env=clean_env(LITEFS_GUARD_CONFIG=cfg_file, LITEFS_GUARD_REQUIRE_FUSE=0, HOME=tmp_path),
+    )
+    cfg = out["config"]
+    assert cfg["mount_source"] == "litefs.yml" and cfg["mount_dir"] == str(mount)
+    assert cfg["config_file"] == str(cfg_file)
+    assert cfg["litefs"]["fuse"]["dir"] == str(mount)
+    assert cfg["role"] == "replica" and out["primary"] == "node-a"
+    assert f'dir: "{mount}"' in out["yaml"]
+
+
+def test_require_fuse_default_with_litefs_yml(tmp_path):
+    """A mount named by litefs.yml must be FUSE unless told otherwise: a
+    plain directory means LiteFS is not running."""
+    mount = tmp_path / "litefs"
+    mount.mkdir()
+    cfg_file = tmp_path / "litefs.yml"
+    cfg_file.write_text(f'fuse:\n  dir: "{mount}"\ndata:\n  dir: "{tmp_path / "data"}"\n'
+                        'lease:\n  type: "static"\n  candidate: true\n  advertise-url: "http://a:20202"\n')
+    out = run_json(
+        f"""
+        import json, sqlite3, litefs_guard
+        c = litefs_guard.connect({str(mount / 'app.db')!r}, isolation_level=None)
+        try:
+            c.execute("CREATE TABLE t(x)")
+            w = "written"
+        except sqlite3.DatabaseError as e:
+            w = e.sqlite_errorname
+        print(json.dumps({{"write": w, "config": json.loads(c.execute("SELECT litefs_config()").fetchone()[0])}}))
+        """,
+        env=clean_env(LITEFS_GUARD_CONFIG=cfg_file, HOME=tmp_path),
+    )
+    assert out["write"] == "SQLITE_AUTH"
+    assert out["config"]["require_fuse"] is True and out["config"]["role"] == "not_running"
+    assert "not a FUSE mount" in out["config"]["reason"]
+
+
+@pytest.mark.parametrize("fn", ["litefs_is_primary()", "litefs_primary()", "litefs_config()", "litefs_guard_stats()"])
+def test_directonly_in_view_and_trigger(node, fn):
+    conn = node.connect()
+    conn.execute(f"CREATE VIEW fv AS SELECT {fn} AS x")
+    conn.execute(f"CREATE TRIGGER ft AFTER INSERT ON log BEGIN INSERT INTO kw(\"insert\") VALUES ({fn}); END")
+    name = fn[:-2]
+    with pytest.raises(sqlite3.OperationalError) as ei:
+        conn.execute("SELECT x FROM fv")
+    assert str(ei.value) == f"unsafe use of {name}()"
+    with pytest.raises(sqlite3.OperationalError) as ei:
+        conn.execute("INSERT INTO log VALUES ('fires trigger')")
+    assert str(ei.value) == f"unsafe use of {name}()"
+    assert conn.execute("SELECT count(*) FROM log").fetchone() == (0,)
+
+
+def test_directonly_in_column_default(node):
+    node.connect().execute("CREATE TABLE d(x DEFAULT (litefs_primary()), y)")
+    conn = node.connect()  # reads the schema from the file
+    with pytest.raises(sqlite3.OperationalError, match=r"unsafe use of litefs_primary\(\)"):
+        conn.execute("INSERT INTO d(y) VALUES (1)")
+    conn.execute("INSERT INTO d(x, y) VALUES (1, 1)")
+    assert conn.execute("SELECT x, y FROM d").fetchall() == [(1, 1)]

@@ -1,0 +1,253 @@
+//! litefs.yml drives the guard: the mount comes from `fuse.dir`, the strict
+//! FUSE check is on by default, a bad file stops loading with its location.
+//! Each case runs in a fresh process (settings are read once per process).
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+/// Runs `guard-sql` with the given environment; returns its output lines.
+fn run(env: &[(&str, &str)], db: &Path, sql: &[&str]) -> Vec<String> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_guard-sql"));
+    cmd.arg(so_path())
+        .arg(db)
+        .args(sql)
+        .current_dir(std::env::temp_dir());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LITEFS_GUARD") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("HOME", std::env::temp_dir().join("lfg-no-home"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn write_config(dir: &Path, mount: &Path, extra: &str) -> std::path::PathBuf {
+    let p = dir.join("litefs.yml");
+    std::fs::write(
+        &p,
+        format!(
+            "fuse:\n  dir: \"{}\"\ndata:\n  dir: \"/var/lib/litefs\"\nlease:\n  type: \"static\"\n  candidate: true\n  advertise-url: \"http://primary:20202\"\n{extra}",
+            mount.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn mount_comes_from_fuse_dir_and_strict_fuse_check_is_on_by_default() {
+    let m = Mount::new("cfg-strict");
+    let cfg = write_config(&m.dir, &m.dir, "");
+    let env = [("LITEFS_GUARD_CONFIG", cfg.to_str().unwrap())];
+    let out = run(
+        &env,
+        &m.db("app.db"),
+        &[
+            "SELECT json_extract(litefs_config(), '$.mount_dir')",
+            "SELECT json_extract(litefs_config(), '$.mount_source')",
+            "SELECT json_extract(litefs_config(), '$.config_file')",
+            "SELECT json_extract(litefs_config(), '$.require_fuse')",
+            "SELECT json_extract(litefs_config(), '$.litefs.fuse.dir')",
+            "SELECT json_extract(litefs_config(), '$.role')",
+            "CREATE TABLE t(x)",
+            "SELECT litefs_is_primary()",
+        ],
+    );
+    let dir = m.dir.display().to_string();
+    assert_eq!(out[0], format!("ok {dir}"));
+    assert_eq!(out[1], "ok litefs.yml");
+    assert_eq!(out[2], format!("ok {}", cfg.display()));
+    assert_eq!(out[3], "ok 1");
+    assert_eq!(out[4], format!("ok {dir}"));
+    // A plain directory is not LiteFS's FUSE mount: writing there could
+    // create a local database that LiteFS later hides.
+    assert_eq!(out[5], "ok not_running");
+    assert!(out[6].starts_with("err 23 "), "{}", out[6]);
+    assert!(out[7].contains("is not a FUSE mount"), "{}", out[7]);
+}
+
+#[test]
+fn with_fuse_check_off_the_config_mount_is_guarded_by_the_marker() {
+    let m = Mount::new("cfg-marker");
+    let cfg = write_config(&m.dir, &m.dir, "");
+    let env = [
+        ("LITEFS_GUARD_CONFIG", cfg.to_str().unwrap()),
+        ("LITEFS_GUARD_REQUIRE_FUSE", "0"),
+    ];
+    let out = run(
+        &env,
+        &m.db("app.db"),
+        &[
+            "CREATE TABLE t(x)",
+            "INSERT INTO t VALUES (1)",
+            "SELECT litefs_is_primary()",
+        ],
+    );
+    assert_eq!(out, ["ok ", "ok ", "ok 1"]);
+    m.make_replica("node-b");
+    let out = run(
+        &env,
+        &m.db("app.db"),
+        &[
+            "INSERT INTO t VALUES (2)",
+            "SELECT litefs_primary()",
+            "SELECT count(*) FROM t",
+        ],
+    );
+    assert!(out[0].starts_with("err 23 "), "{}", out[0]);
+    assert_eq!(out[1..], ["ok node-b", "ok 1"]);
+}
+
+#[test]
+fn databases_outside_fuse_dir_are_not_guarded() {
+    let m = Mount::new("cfg-mount");
+    let elsewhere = Mount::new("cfg-elsewhere");
+    let cfg = write_config(&m.dir, &m.dir, "");
+    elsewhere.make_replica("node-b");
+    let env = [
+        ("LITEFS_GUARD_CONFIG", cfg.to_str().unwrap()),
+        ("LITEFS_GUARD_REQUIRE_FUSE", "0"),
+    ];
+    let out = run(
+        &env,
+        &elsewhere.db("local.db"),
+        &["CREATE TABLE t(x)", "INSERT INTO t VALUES (1)"],
+    );
+    assert_eq!(out, ["ok ", "ok "]);
+}
+
+#[test]
+fn litefs_guard_dir_wins_over_the_config() {
+    let m = Mount::new("cfg-env-wins");
+    let other = Mount::new("cfg-env-dir");
+    let cfg = write_config(&m.dir, &m.dir, "");
+    let env = [
+        ("LITEFS_GUARD_CONFIG", cfg.to_str().unwrap()),
+        ("LITEFS_GUARD_DIR", other.dir.to_str().unwrap()),
+    ];
+    let out = run(
+        &env,
+        &other.db("app.db"),
+        &[
+            "SELECT json_extract(litefs_config(), '$.mount_source')",
+            "SELECT json_extract(litefs_config(), '$.require_fuse')",
+            "CREATE TABLE t(x)",
+        ],
+    );
+    assert_eq!(out, ["ok LITEFS_GUARD_DIR", "ok 0", "ok "]);
+}
+
+#[test]
+fn yaml_rendering_is_available_and_hides_secrets() {
+    let m = Mount::new("cfg-yaml");
+    let cfg = write_config(
+        &m.dir,
+        &m.dir,
+        "backup:\n  type: \"litefs-cloud\"\n  auth-token: \"s3cr3t-token\"\n",
+    );
+    let env = [("LITEFS_GUARD_CONFIG", cfg.to_str().unwrap())];
+    let out = run(
+        &env,
+        &m.db("app.db"),
+        &["SELECT litefs_config('yaml')", "SELECT litefs_config()"],
+    );
+    assert!(out[0].starts_with("ok fuse:"), "{out:?}");
+    let all = out.join("\n");
+    assert!(!all.contains("s3cr3t-token"), "secret leaked: {all}");
+}
+
+#[test]
+fn an_invalid_config_stops_loading_with_file_line_and_reason() {
+    let m = Mount::new("cfg-bad");
+    let p = m.dir.join("litefs.yml");
+    std::fs::write(
+        &p,
+        "fuse:\n  dir: \"/litefs\"\ndata:\n  dir: \"/var/lib/litefs\"\nlease:\n  type: \"raft\"\n",
+    )
+    .unwrap();
+    let out = run(
+        &[("LITEFS_GUARD_CONFIG", p.to_str().unwrap())],
+        &m.db("app.db"),
+        &[],
+    );
+    assert_eq!(out.len(), 1);
+    assert!(out[0].starts_with("load-error") && out[0].contains("litefs_guard: "), "{}", out[0]);
+    assert!(
+        out[0].contains(p.to_str().unwrap()) && out[0].contains("lease.type") && out[0].contains("raft"),
+        "{}",
+        out[0]
+    );
+
+    std::fs::write(&p, "fuse:\n  dir: [unclosed\n").unwrap();
+    let out = run(
+        &[("LITEFS_GUARD_CONFIG", p.to_str().unwrap())],
+        &m.db("app.db"),
+        &[],
+    );
+    assert!(
+        out[0].contains(&format!("{}:", p.display())),
+        "line/column: {}",
+        out[0]
+    );
+
+    let out = run(
+        &[("LITEFS_GUARD_CONFIG", "/nonexistent/litefs.yml")],
+        &m.db("app.db"),
+        &[],
+    );
+    assert!(
+        out[0].starts_with("load-error") && out[0].contains("/nonexistent/litefs.yml"),
+        "{}",
+        out[0]
+    );
+}
+
+#[test]
+fn bad_settings_stop_loading_and_name_the_variable() {
+    let m = Mount::new("cfg-env");
+    for (k, v, needle) in [
+        (
+            "LITEFS_GUARD_MARKER",
+            "leader",
+            "LITEFS_GUARD_MARKER=\"leader\" is not valid",
+        ),
+        (
+            "LITEFS_GUARD_DIR",
+            "litefs",
+            "LITEFS_GUARD_DIR=\"litefs\" is not valid: the path must be absolute",
+        ),
+        (
+            "LITEFS_GUARD_DIR",
+            "/litefs/../etc",
+            "must not contain a \"..\" component",
+        ),
+        (
+            "LITEFS_GUARD_IMMEDIATE",
+            "maybe",
+            "LITEFS_GUARD_IMMEDIATE=\"maybe\" is not valid: use 1 or 0",
+        ),
+        ("LITEFS_GUARD_WAL", "2", "LITEFS_GUARD_WAL=\"2\" is not valid"),
+        (
+            "LITEFS_GUARD_REQUIRE_FUSE",
+            "yes please",
+            "LITEFS_GUARD_REQUIRE_FUSE=\"yes please\"",
+        ),
+    ] {
+        let out = run(&[(k, v)], &m.db("app.db"), &["SELECT 1"]);
+        assert!(
+            out[0].starts_with("load-error") && out[0].contains("litefs_guard: ") && out[0].contains(needle),
+            "{k}={v}: {out:?}"
+        );
+    }
+}
