@@ -95,6 +95,22 @@ impl FileState {
         unsafe { crate::sqlite!(get_autocommit(self.conn)) == 0 }
     }
 
+    /// When the mount under an open file is gone, the unix VFS reports every
+    /// failing shm lock as "busy" and SQLite retries for about ten seconds
+    /// before a "locking protocol" error. Say what it is, at once.
+    fn dead_mount_error(&self) -> Option<c_int> {
+        match self.role() {
+            Role::NotRunning(why) => {
+                sqlite_api::log(
+                    ffi::SQLITE_CANTOPEN,
+                    &format!("litefs_guard: {} unusable: LiteFS is not running: {why}", self.db_path.display()),
+                );
+                Some(ffi::SQLITE_CANTOPEN)
+            }
+            _ => None,
+        }
+    }
+
     fn note(&mut self, may_write: bool) {
         self.verified_primary = may_write.then(Instant::now);
     }
@@ -102,6 +118,13 @@ impl FileState {
     fn call_busy(&self) -> bool {
         call_busy(self.busy)
     }
+}
+
+/// Whether the last error looks like a FUSE daemon that went away (a live
+/// lock conflict gives EAGAIN/EACCES, or no errno at all).
+fn mount_may_be_dead() -> bool {
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    [libc::ENOTCONN, libc::EIO, libc::ENODEV, libc::ESTALE].contains(&errno)
 }
 
 /// Calls the connection's busy handler; false when it gives up (or there is none).
@@ -512,6 +535,9 @@ unsafe extern "C" fn x_shm_lock(f: *mut ffi::sqlite3_file, offset: c_int, n: c_i
             &mut || s.gate(),
         );
         s.wal = wal;
+        if rc == ffi::SQLITE_BUSY && mount_may_be_dead() {
+            return s.dead_mount_error().unwrap_or(rc);
+        }
         rc
     })
 }
