@@ -281,7 +281,10 @@ mod tests {
     fn open_database_missing_from_mount_is_not_running() {
         let d = tempdir();
         let r = probe(&d, Marker::Replica, Some(&d.join("app.db")));
-        assert!(matches!(r, Role::NotRunning(ref m) if m.contains("missing from the mount")), "{r:?}");
+        assert!(
+            matches!(r, Role::NotRunning(ref m) if m.contains("missing from the mount")),
+            "{r:?}"
+        );
     }
 
     #[test]

@@ -103,7 +103,10 @@ impl FileState {
             Role::NotRunning(why) => {
                 sqlite_api::log(
                     ffi::SQLITE_CANTOPEN,
-                    &format!("litefs_guard: {} unusable: LiteFS is not running: {why}", self.db_path.display()),
+                    &format!(
+                        "litefs_guard: {} unusable: LiteFS is not running: {why}",
+                        self.db_path.display()
+                    ),
                 );
                 Some(ffi::SQLITE_CANTOPEN)
             }
