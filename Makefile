@@ -39,6 +39,7 @@ deps:
 
 lint:
 	$(CARGO) fmt --check
+	$(CARGO) fmt --check --manifest-path tests/rust/Cargo.toml
 	$(CARGO) clippy --release --all-targets -- -D warnings
 
 test-unit:

@@ -182,7 +182,11 @@ fn an_invalid_config_stops_loading_with_file_line_and_reason() {
         &[],
     );
     assert_eq!(out.len(), 1);
-    assert!(out[0].starts_with("load-error") && out[0].contains("litefs_guard: "), "{}", out[0]);
+    assert!(
+        out[0].starts_with("load-error") && out[0].contains("litefs_guard: "),
+        "{}",
+        out[0]
+    );
     assert!(
         out[0].contains(p.to_str().unwrap()) && out[0].contains("lease.type") && out[0].contains("raft"),
         "{}",
