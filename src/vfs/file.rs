@@ -382,6 +382,13 @@ unsafe extern "C" fn x_lock(f: *mut ffi::sqlite3_file, level: c_int) -> c_int {
                 }
                 escalate_rollback(f, s)
             }
+            ffi::SQLITE_LOCK_EXCLUSIVE if header_says_wal(f) && s.gate().is_err() => {
+                // In WAL mode SQLite locks the database file exclusively only to
+                // checkpoint and delete the WAL as the last connection closes
+                // (or to leave WAL). On a node that may not write, "busy" makes
+                // it skip that quietly and leave the files alone.
+                ffi::SQLITE_BUSY
+            }
             _ => forward!(f, xLock(level)),
         }
     })
