@@ -6,7 +6,6 @@
 use crate::connection::ConnState;
 use crate::error::FunctionError;
 use crate::role::{self, Role};
-use crate::sqlite_api;
 use libsqlite3_sys as ffi;
 use std::ffi::{c_int, c_void, CStr, CString};
 use std::path::PathBuf;
@@ -253,7 +252,6 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
 
 fn stats(_state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
     no_args("litefs_guard_stats", args)?;
-    let _ = sqlite_api::routines();
     Ok(Value::Text(
         serde_json::json!({ "primary_lookups": role::marker_lookups() }).to_string(),
     ))
