@@ -9,7 +9,6 @@ use common::*;
 /// One contention run at a time: two at once on 2 cores starve SQLite's
 /// polling busy handler past its timeout, stock and guarded alike.
 static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
-use rusqlite::Connection;
 use std::path::Path;
 use std::process::Command;
 
@@ -17,43 +16,9 @@ const THREADS: usize = 8;
 const PROCS: usize = 4;
 const TXNS: usize = 300;
 
-pub fn rmw(c: &Connection) -> rusqlite::Result<()> {
-    c.execute_batch("BEGIN")?;
-    let v: i64 = c.query_row("SELECT v FROM counter WHERE id = 1", [], |r| r.get(0))?;
-    c.execute("UPDATE counter SET v = ?1 WHERE id = 1", [v + 1])?;
-    c.execute_batch("COMMIT")
-}
-
 /// Runs THREADS × TXNS transactions; returns (errors, final counter).
 fn run_threads(m: &Mount, stock: bool) -> (usize, i64) {
-    let handles: Vec<_> = (0..THREADS)
-        .map(|_| {
-            let c = if stock {
-                m.open_stock("app.db")
-            } else {
-                m.open("app.db")
-            };
-            std::thread::spawn(move || {
-                let mut errors = 0;
-                for _ in 0..TXNS {
-                    if let Err(e) = rmw(&c) {
-                        if !stock {
-                            eprintln!("guarded transaction failed: {e:?}");
-                        }
-                        errors += 1;
-                        let _ = c.execute_batch("ROLLBACK");
-                    }
-                }
-                errors
-            })
-        })
-        .collect();
-    let errors = handles.into_iter().map(|h| h.join().unwrap()).sum();
-    let v = m
-        .open("app.db")
-        .query_row("SELECT v FROM counter", [], |r| r.get(0))
-        .unwrap();
-    (errors, v)
+    run_rmw_threads(m, stock, THREADS, TXNS, "")
 }
 
 pub fn setup_counter(m: &Mount, mode: &str) {

@@ -7,7 +7,6 @@ use common::*;
 /// One contention run at a time: two at once on 2 cores starve SQLite's
 /// polling busy handler past its timeout, stock and guarded alike.
 static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
-use rusqlite::Connection;
 
 const THREADS: usize = 8;
 const TXNS: usize = 300;
@@ -17,13 +16,6 @@ fn env_once() {
     // Set before the extension loads (settings are read once per process).
     ONCE.call_once(|| std::env::set_var("LITEFS_GUARD_WAL", "0"));
     load_guard();
-}
-
-fn rmw(c: &Connection) -> rusqlite::Result<()> {
-    c.execute_batch("BEGIN")?;
-    let v: i64 = c.query_row("SELECT v FROM counter WHERE id = 1", [], |r| r.get(0))?;
-    c.execute("UPDATE counter SET v = ?1 WHERE id = 1", [v + 1])?;
-    c.execute_batch("COMMIT")
 }
 
 fn setup(m: &Mount) {
@@ -41,32 +33,7 @@ fn setup(m: &Mount) {
 }
 
 fn run(m: &Mount, stock: bool) -> (usize, i64) {
-    let hs: Vec<_> = (0..THREADS)
-        .map(|_| {
-            let c = if stock {
-                m.open_stock("app.db")
-            } else {
-                m.open("app.db")
-            };
-            c.execute_batch("PRAGMA synchronous = OFF").unwrap();
-            std::thread::spawn(move || {
-                let mut errors = 0;
-                for _ in 0..TXNS {
-                    if rmw(&c).is_err() {
-                        errors += 1;
-                        let _ = c.execute_batch("ROLLBACK");
-                    }
-                }
-                errors
-            })
-        })
-        .collect();
-    let errors = hs.into_iter().map(|h| h.join().unwrap()).sum();
-    let v = m
-        .open("app.db")
-        .query_row("SELECT v FROM counter", [], |r| r.get(0))
-        .unwrap();
-    (errors, v)
+    run_rmw_threads(m, stock, THREADS, TXNS, "PRAGMA synchronous = OFF")
 }
 
 #[test]

@@ -115,3 +115,45 @@ pub fn file_bytes(db: &Path) -> Vec<u8> {
     out.extend(std::fs::read(PathBuf::from(wal)).unwrap_or_default());
     out
 }
+
+/// One read-modify-write transaction opened with plain BEGIN.
+pub fn rmw(c: &Connection) -> rusqlite::Result<()> {
+    c.execute_batch("BEGIN")?;
+    let v: i64 = c.query_row("SELECT v FROM counter WHERE id = 1", [], |r| r.get(0))?;
+    c.execute("UPDATE counter SET v = ?1 WHERE id = 1", [v + 1])?;
+    c.execute_batch("COMMIT")
+}
+
+/// `threads` × `txns` [`rmw`] transactions on `app.db` (guarded, or on the
+/// stock unix VFS); returns (failed transactions, final counter).
+pub fn run_rmw_threads(m: &Mount, stock: bool, threads: usize, txns: usize, pragmas: &str) -> (usize, i64) {
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let c = if stock {
+                m.open_stock("app.db")
+            } else {
+                m.open("app.db")
+            };
+            c.execute_batch(pragmas).unwrap();
+            std::thread::spawn(move || {
+                let mut errors = 0;
+                for _ in 0..txns {
+                    if let Err(e) = rmw(&c) {
+                        if !stock {
+                            eprintln!("guarded transaction failed: {e:?}");
+                        }
+                        errors += 1;
+                        let _ = c.execute_batch("ROLLBACK");
+                    }
+                }
+                errors
+            })
+        })
+        .collect();
+    let errors = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    let v = m
+        .open("app.db")
+        .query_row("SELECT v FROM counter", [], |r| r.get(0))
+        .unwrap();
+    (errors, v)
+}
