@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 pub struct ConnState {
     db: *mut ffi::sqlite3,
     settings: &'static Settings,
+    /// The main database's file: fixed for the life of the connection, so
+    /// the authorizer need not ask SQLite for it on every write statement.
+    main_file: *mut ffi::sqlite3_file,
 }
 
 // SAFETY: SQLite serialises use of a connection; the state is only touched
@@ -29,7 +32,13 @@ const WAL_SWITCH_PATIENCE: Duration = Duration::from_secs(5);
 /// Sets up a connection. Safe to call twice on the same connection.
 pub fn setup(db: *mut ffi::sqlite3) -> Result<(), String> {
     let settings = settings::global().map_err(|e| format!("litefs_guard: {e}"))?;
-    let state = Arc::new(ConnState { db, settings });
+    let mut state = ConnState {
+        db,
+        settings,
+        main_file: std::ptr::null_mut(),
+    };
+    state.main_file = state.file_pointer(c"main");
+    let state = Arc::new(state);
     state.bind("main");
     if settings.keep_wal {
         state.ensure_wal();
@@ -72,9 +81,16 @@ impl ConnState {
     }
 
     fn schema_file(&self, schema: &str) -> *mut ffi::sqlite3_file {
+        if schema == "main" {
+            return self.main_file;
+        }
         let Ok(name) = CString::new(schema) else {
             return std::ptr::null_mut();
         };
+        self.file_pointer(&name)
+    }
+
+    fn file_pointer(&self, name: &CStr) -> *mut ffi::sqlite3_file {
         let mut f: *mut ffi::sqlite3_file = std::ptr::null_mut();
         // SAFETY: FILE_POINTER writes one sqlite3_file pointer into `f`.
         let rc = unsafe {
@@ -130,32 +146,42 @@ impl ConnState {
     /// (None: every schema). SQLITE_DENY makes the prepare fail with SQLITE_AUTH.
     /// `fresh` skips the VFS's last answer, for writes its gate cannot see.
     pub fn authorize_write(&self, schema: Option<&str>, fresh: bool) -> c_int {
-        let schemas: Vec<String> = match schema {
-            Some(s) => vec![s.to_string()],
-            None => self.schema_names(),
+        match schema {
+            Some(s) => self.authorize_schema(s, fresh),
+            None => {
+                for s in self.schema_names() {
+                    let rc = self.authorize_schema(&s, fresh);
+                    if rc != ffi::SQLITE_OK {
+                        return rc;
+                    }
+                }
+                ffi::SQLITE_OK
+            }
+        }
+    }
+
+    fn authorize_schema(&self, s: &str, fresh: bool) -> c_int {
+        // The VFS re-checks afresh when the write lock is taken, so a file
+        // it last saw writable needs no second look at prepare time. Only
+        // files inside a mount are the VFS's, so this may come first.
+        let file = self.schema_file(s);
+        if !fresh && vfs::verified_primary(file) {
+            return ffi::SQLITE_OK;
+        }
+        let Some(path) = self.schema_path(s) else {
+            return ffi::SQLITE_OK;
         };
-        for s in &schemas {
-            let Some(path) = self.schema_path(s) else {
-                continue;
-            };
-            let Some(mount) = self.mount_for(&path) else {
-                continue;
-            };
-            // The VFS re-checks afresh when the write lock is taken, so a file
-            // it last saw writable needs no second look at prepare time.
-            let file = self.schema_file(s);
-            if !fresh && vfs::verified_primary(file) {
-                continue;
-            }
-            let role = self.role_for(&mount, Some(&path));
-            vfs::note_role(file, role.may_write());
-            if let Some(why) = role.refusal() {
-                sqlite_api::log(
-                    ffi::SQLITE_AUTH,
-                    &format!("litefs_guard: write to {} refused: {why}", path.display()),
-                );
-                return ffi::SQLITE_DENY;
-            }
+        let Some(mount) = self.mount_for(&path) else {
+            return ffi::SQLITE_OK;
+        };
+        let role = self.role_for(&mount, Some(&path));
+        vfs::note_role(file, role.may_write());
+        if let Some(why) = role.refusal() {
+            sqlite_api::log(
+                ffi::SQLITE_AUTH,
+                &format!("litefs_guard: write to {} refused: {why}", path.display()),
+            );
+            return ffi::SQLITE_DENY;
         }
         ffi::SQLITE_OK
     }

@@ -6,7 +6,10 @@
 use crate::error::RefusalReason;
 use crate::halt_lock;
 use crate::settings::Marker;
+use std::ffi::{CStr, CString};
 use std::io::{ErrorKind, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::io::FromRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -90,94 +93,144 @@ pub fn marker_lookups() -> u64 {
     MARKER_LOOKUPS.load(Ordering::Relaxed)
 }
 
+/// The paths a role check looks at, as C strings made once: the VFS keeps one
+/// per open file, so a check costs two system calls on the primary (look up
+/// `.primary`, stat the database) and no allocation.
+#[derive(Debug, Clone)]
+pub struct Target {
+    mount: PathBuf,
+    mount_c: CString,
+    marker_c: CString,
+    db: Option<(PathBuf, CString)>,
+}
+
+impl Target {
+    pub fn new(mount: &Path, db: Option<&Path>) -> Target {
+        Target {
+            mount: mount.to_path_buf(),
+            mount_c: c_path(mount),
+            marker_c: c_path(&mount.join(".primary")),
+            db: db.map(|d| (d.to_path_buf(), c_path(d))),
+        }
+    }
+}
+
+/// A path as a C string; one with a NUL byte (never from SQLite or a
+/// validated setting) becomes "", which every lookup reports as missing.
+fn c_path(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap_or_default()
+}
+
 /// Looks at the mount now and decides the role.
 pub fn detect(p: Probe<'_>) -> Role {
-    if p.require_fuse {
-        match is_fuse(p.mount) {
+    detect_target(&Target::new(p.mount, p.db), p.marker, p.require_fuse)
+}
+
+/// [`detect`] with prepared paths.
+pub fn detect_target(t: &Target, marker: Marker, require_fuse: bool) -> Role {
+    if require_fuse {
+        match is_fuse_c(&t.mount_c) {
             Ok(true) => {}
             Ok(false) => {
                 return Role::NotRunning(format!(
                     "{} is not a FUSE mount (LiteFS is not mounted there; writing would create a local file LiteFS later hides)",
-                    p.mount.display()
+                    t.mount.display()
                 ))
             }
-            Err(e) => return not_running(p.mount, &e),
+            Err(e) => return not_running(&t.mount, &e),
         }
     }
-    match read_marker(p.mount) {
-        Ok(Some(host)) => match p.marker {
+    let halt = || t.db.as_ref().is_some_and(|(db, _)| halt_lock::is_held(db));
+    match read_marker(&t.marker_c) {
+        Ok(Some(host)) => match marker {
             Marker::Replica => Role::Replica {
                 primary: (!host.is_empty()).then_some(host),
-                halt_lock: p.db.is_some_and(halt_lock::is_held),
+                halt_lock: halt(),
             },
-            Marker::Primary => file_mode_role(p),
+            Marker::Primary => file_mode_role(t),
         },
-        Ok(None) => {
-            // Absent marker: tell "LiteFS not mounted" apart from "no marker".
-            match std::fs::metadata(p.mount) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => {
-                    return Role::NotRunning(format!(
-                        "mount directory {} is not a directory",
-                        p.mount.display()
-                    ))
-                }
-                Err(e) => return not_running(p.mount, &e),
-            }
-            match p.marker {
-                Marker::Replica => file_mode_role(p),
-                Marker::Primary => Role::Replica {
+        Ok(None) => match marker {
+            Marker::Replica => file_mode_role(t),
+            Marker::Primary => match mount_is_dir(t) {
+                Some(not_running) => not_running,
+                None => Role::Replica {
                     primary: None,
-                    halt_lock: p.db.is_some_and(halt_lock::is_held),
+                    halt_lock: halt(),
                 },
-            }
-        }
-        Err(e) => not_running(p.mount, &e),
+            },
+        },
+        Err(e) => not_running(&t.mount, &e),
     }
 }
 
 /// `.primary` content, trimmed; None when the file does not exist.
-fn read_marker(mount: &Path) -> std::io::Result<Option<String>> {
+fn read_marker(path: &CStr) -> std::io::Result<Option<String>> {
     MARKER_LOOKUPS.fetch_add(1, Ordering::Relaxed);
-    let path = mount.join(".primary");
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
+    // SAFETY: a valid C string; the descriptor is closed below.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.kind() == ErrorKind::NotFound {
+            Ok(None)
+        } else {
+            Err(e)
+        };
+    }
+    // SAFETY: `fd` was just opened and is owned here.
+    let file = unsafe { std::fs::File::from_raw_fd(fd) };
     let mut buf = Vec::new();
     file.take(MAX_PRIMARY_LEN).read_to_end(&mut buf)?;
     Ok(Some(String::from_utf8_lossy(&buf).trim().to_string()))
 }
 
+/// None when the mount is a directory; otherwise why LiteFS is not running.
+fn mount_is_dir(t: &Target) -> Option<Role> {
+    match stat(&t.mount_c) {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => None,
+        Ok(_) => Some(Role::NotRunning(format!(
+            "mount directory {} is not a directory",
+            t.mount.display()
+        ))),
+        Err(e) => Some(not_running(&t.mount, &e)),
+    }
+}
+
 /// On a node that looks like the primary, LiteFS's file mode has the last
 /// word: 0444 means "not the primary" (a replica that lost its primary).
-fn file_mode_role(p: Probe<'_>) -> Role {
-    use std::os::unix::fs::PermissionsExt;
-    if let Some(db) = p.db {
-        match std::fs::metadata(db) {
-            Ok(m) if m.permissions().mode() & 0o222 == 0 => {
-                if halt_lock::is_held(db) {
-                    return Role::Replica {
-                        primary: None,
-                        halt_lock: true,
-                    };
-                }
-                return Role::ReadOnlyFile(db.to_path_buf());
+fn file_mode_role(t: &Target) -> Role {
+    let Some((db, db_c)) = &t.db else {
+        return mount_is_dir(t).unwrap_or(Role::Primary);
+    };
+    match stat(db_c) {
+        Ok(st) if st.st_mode & 0o222 == 0 => {
+            if halt_lock::is_held(db) {
+                return Role::Replica {
+                    primary: None,
+                    halt_lock: true,
+                };
             }
-            Ok(_) => {}
-            // The database is open, so its file exists wherever LiteFS is
-            // mounted: a missing file means the mount went away underneath.
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                return Role::NotRunning(format!(
-                    "database file {} is missing from the mount (LiteFS stopped?)",
-                    db.display()
-                ))
-            }
-            Err(e) => return not_running(p.mount, &e),
+            Role::ReadOnlyFile(db.clone())
         }
+        Ok(_) => Role::Primary,
+        // The database is open, so its file exists wherever LiteFS is
+        // mounted: a missing file means the mount went away underneath.
+        Err(e) if e.kind() == ErrorKind::NotFound => Role::NotRunning(format!(
+            "database file {} is missing from the mount (LiteFS stopped?)",
+            db.display()
+        )),
+        Err(e) => not_running(&t.mount, &e),
     }
-    Role::Primary
+}
+
+fn stat(path: &CStr) -> std::io::Result<libc::stat> {
+    // SAFETY: stat is plain old data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a writable stat buffer.
+    if unsafe { libc::stat(path.as_ptr(), &mut st) } == 0 {
+        Ok(st)
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 fn not_running(mount: &Path, e: &std::io::Error) -> Role {
@@ -189,13 +242,10 @@ fn not_running(mount: &Path, e: &std::io::Error) -> Role {
 }
 
 /// Whether `path` is on a FUSE filesystem (statfs).
-pub fn is_fuse(path: &Path) -> std::io::Result<bool> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::new(ErrorKind::InvalidInput, "path contains a NUL byte"))?;
+fn is_fuse_c(path: &CStr) -> std::io::Result<bool> {
     let mut st: libc::statfs = unsafe_zeroed_statfs();
-    // SAFETY: `c` is a valid C string and `st` a writable statfs.
-    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    // SAFETY: a valid C string and a writable statfs.
+    let rc = unsafe { libc::statfs(path.as_ptr(), &mut st) };
     if rc != 0 {
         return Err(std::io::Error::last_os_error());
     }

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 /// look. The gate itself always looks afresh, so this only decides whether a
 /// write is refused at prepare (SQLITE_AUTH) or at the lock (SQLITE_READONLY).
 const VERIFIED_TTL: Duration = Duration::from_millis(100);
+/// How old a "may write" verdict an auto-checkpoint may reuse.
+const CHECKPOINT_REUSE: Duration = Duration::from_millis(1);
 
 /// Our part of the file buffer; the base file follows at `HEADER_SIZE`.
 #[repr(C)]
@@ -33,7 +35,8 @@ type BusyFn = unsafe extern "C" fn(*mut c_void) -> c_int;
 struct FileState {
     kind: Kind,
     db_path: PathBuf,
-    mount: PathBuf,
+    /// What the role check looks at, prepared once for this file.
+    target: role::Target,
     read_only: bool,
     /// The connection this main database belongs to (null until bound).
     conn: *mut ffi::sqlite3,
@@ -53,12 +56,7 @@ impl FileState {
         let Some(s) = settings::loaded() else {
             return Role::NotRunning("litefs_guard settings are not loaded".into());
         };
-        role::detect(role::Probe {
-            mount: &self.mount,
-            marker: s.marker,
-            require_fuse: s.require_fuse,
-            db: Some(&self.db_path),
-        })
+        role::detect_target(&self.target, s.marker, s.require_fuse)
     }
 
     /// The execution-time gate: Ok when this node may write now.
@@ -171,8 +169,8 @@ pub(super) unsafe fn open(
         let version = (*(*real).pMethods).iVersion;
         let state = Box::new(FileState {
             kind,
+            target: role::Target::new(&mount, Some(&db_path)),
             db_path,
-            mount,
             read_only: flags & ffi::SQLITE_OPEN_READONLY != 0,
             conn: std::ptr::null_mut(),
             busy: None,
@@ -542,7 +540,17 @@ unsafe extern "C" fn x_shm_lock(f: *mut ffi::sqlite3_file, offset: c_int, n: c_i
             offset,
             n,
             flags,
-            &mut || s.gate(),
+            &mut || {
+                // A checkpoint right after this connection's own commit (the
+                // auto-checkpoint) reuses the commit's fresh verdict.
+                let just_checked = offset == super::locks::WAL_CKPT_LOCK
+                    && s.verified_primary.is_some_and(|t| t.elapsed() < CHECKPOINT_REUSE);
+                if just_checked {
+                    Ok(())
+                } else {
+                    s.gate()
+                }
+            },
         );
         s.wal = wal;
         if rc == ffi::SQLITE_BUSY && mount_may_be_dead() {

@@ -1,0 +1,371 @@
+//! `make bench`: what litefs_guard costs, against stock SQLite (same
+//! process, interleaved) and against Django's stock SQLite backend.
+//!
+//!   litefs-guard-bench [--reps N] [--scale F] [--only ID,ID] [--no-fuse]
+//!                      [--no-django] [--out FILE] [--django-python PY] [--aa]
+//!
+//! `--aa` is the calibration run: the "guarded" side becomes a second stock
+//! connection (and Django alias), so every ratio should come out 1.00 and
+//! the spread shows the method's noise on this machine.
+//!   litefs-guard-bench profile WORKLOAD guarded|stock N   (for perf/callgrind)
+//!
+//! Every figure runs guarded and stock in this one process, A B A B …,
+//! after a warm-up pair, and reports medians and the median of the per-pair
+//! guarded/stock throughput ratios.
+
+mod common;
+mod fuse;
+mod report;
+mod syscalls;
+mod work;
+
+use common::*;
+use report::Row;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+struct Opts {
+    reps: usize,
+    scale: f64,
+    only: Option<Vec<String>>,
+    fuse: bool,
+    django: bool,
+    out: PathBuf,
+    django_python: PathBuf,
+    /// A/A calibration: the "guarded" side is a second stock connection.
+    aa: bool,
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn parse_args() -> Result<Opts, String> {
+    let mut o = Opts {
+        reps: 9,
+        scale: 1.0,
+        only: None,
+        fuse: true,
+        django: true,
+        out: repo().join("target/bench/results.json"),
+        django_python: repo().join("build/venv/bin/python"),
+        aa: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut val = || it.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--reps" => o.reps = val()?.parse().map_err(|e| format!("--reps: {e}"))?,
+            "--scale" => o.scale = val()?.parse().map_err(|e| format!("--scale: {e}"))?,
+            "--only" => o.only = Some(val()?.split(',').map(str::to_string).collect()),
+            "--no-fuse" => o.fuse = false,
+            "--no-django" => o.django = false,
+            "--aa" => o.aa = true,
+            "--out" => o.out = PathBuf::from(val()?),
+            "--django-python" => o.django_python = PathBuf::from(val()?),
+            _ => return Err(format!("unknown argument {a:?}")),
+        }
+    }
+    if o.reps < 5 {
+        return Err("--reps must be at least 5".into());
+    }
+    Ok(o)
+}
+
+/// The guard reads its settings once per process: make sure they are the
+/// defaults (mount = each database's own directory) whatever the caller's
+/// environment says.
+fn clean_env() {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        if k.starts_with("LITEFS_GUARD_") && k != "LITEFS_GUARD_SO" {
+            std::env::remove_var(&k);
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    clean_env();
+    if args.get(1).map(String::as_str) == Some("profile") {
+        return profile(&args[2..]);
+    }
+    let o = match parse_args() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("litefs-guard-bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    let started = Instant::now();
+    let load_before = report::loadavg();
+    load_guard();
+    let want = |id: &str| o.only.as_ref().is_none_or(|v| v.iter().any(|x| x == id));
+    let n = |base: usize| ((base as f64 * o.scale) as usize).max(10);
+    let mut rows: Vec<Row> = Vec::new();
+
+    let dir = temp_dir("local");
+    let g_path = dir.join("guarded.db");
+    let s_path = dir.join("stock.db");
+    let g = if o.aa {
+        open_stock(&g_path)
+    } else {
+        open_guarded(&g_path)
+    };
+    let s = open_stock(&s_path);
+    work::schema(&g);
+    work::schema(&s);
+
+    if want("point_select") {
+        eprintln!("bench: point SELECT …");
+        let p = Paired::run(
+            o.reps,
+            n(100_000),
+            |n| work::point_select(&g, n),
+            |n| work::point_select(&s, n),
+        );
+        rows.push(Row::paired(
+            "point_select",
+            "point SELECT by primary key (prepared once)",
+            &p,
+            0.97,
+        ));
+    }
+    if want("prepare_write") {
+        eprintln!("bench: prepare + finalize …");
+        let p = Paired::run(
+            o.reps,
+            n(30_000),
+            |n| work::prepare_write(&g, n),
+            |n| work::prepare_write(&s, n),
+        );
+        rows.push(Row::paired(
+            "prepare_write",
+            "prepare + finalize of an INSERT (authorizer)",
+            &p,
+            0.90,
+        ));
+    }
+    if want("insert") {
+        eprintln!("bench: autocommit INSERT …");
+        let p = Paired::run(
+            o.reps,
+            n(10_000),
+            |n| work::autocommit_insert(&g, n),
+            |n| work::autocommit_insert(&s, n),
+        );
+        rows.push(Row::paired("insert", "single-row autocommit INSERT", &p, 0.97));
+    }
+    if want("tx10") {
+        eprintln!("bench: 10-statement transactions …");
+        let p = Paired::run(o.reps, n(1_500), |n| work::tx10(&g, n), |n| work::tx10(&s, n));
+        rows.push(Row::paired(
+            "tx10",
+            "plain BEGIN + 10 INSERTs + COMMIT (tx/s)",
+            &p,
+            0.97,
+        ));
+    }
+    if want("lookups") {
+        eprintln!("bench: .primary lookups (local disk) …");
+        let k = n(2_000);
+        rows.push(Row::lookups(
+            "lookups_insert",
+            "`.primary` lookups per autocommit INSERT (local)",
+            fuse::lookups_per(&g, k, work::autocommit_insert),
+            1.0,
+        ));
+        rows.push(Row::lookups(
+            "lookups_tx10",
+            "`.primary` lookups per BEGIN…COMMIT of 10 (local)",
+            fuse::lookups_per(&g, k / 10, work::tx10),
+            1.0,
+        ));
+        rows.push(Row::lookups(
+            "lookups_read",
+            "`.primary` lookups per autocommit SELECT (local)",
+            fuse::lookups_per(&g, k * 5, work::point_select),
+            0.0,
+        ));
+    }
+    drop(g);
+    drop(s);
+    if want("contention") {
+        eprintln!("bench: contention, 4 threads …");
+        rows.extend(contention(&dir, o.reps, 0.25 * o.scale));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    if want("fuse") {
+        if !o.fuse {
+            rows.extend(Row::fuse_not_run("disabled with --no-fuse"));
+        } else {
+            eprintln!("bench: FUSE mount (litefs-sim) …");
+            match fuse::run(o.reps, n(300)) {
+                Ok(f) => rows.extend(Row::fuse(&f)),
+                Err(why) => {
+                    eprintln!(
+                        "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+                         !!! FUSE BENCHMARK NOT RUN: {why}\n\
+                         !!! The role-check-on-FUSE rows are marked \"not run\".\n\
+                         !!! Run as root with /dev/fuse to measure them.\n\
+                         !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+                    );
+                    rows.extend(Row::fuse_not_run(&why));
+                }
+            }
+        }
+    }
+
+    let mut django_meta = serde_json::Value::Null;
+    if want("django") {
+        if !o.django {
+            rows.extend(Row::django_not_run("disabled with --no-django"));
+        } else {
+            eprintln!("bench: Django ORM (separate Python process) …");
+            match django(&o) {
+                Ok(v) => {
+                    rows.extend(Row::django(&v));
+                    django_meta = v;
+                }
+                Err(why) => {
+                    eprintln!("\n!!! DJANGO BENCHMARK NOT RUN: {why}\n");
+                    rows.extend(Row::django_not_run(&why));
+                }
+            }
+        }
+    }
+
+    let machine = report::machine(&django_meta, load_before);
+    let secs = started.elapsed().as_secs_f64();
+    report::print(&rows, &machine, o.reps, secs);
+    if let Err(e) = report::write(&o.out, &rows, &machine, o.reps, secs) {
+        eprintln!("litefs-guard-bench: writing {}: {e}", o.out.display());
+        std::process::exit(1);
+    }
+    eprintln!(
+        "bench: wrote {} and {}",
+        o.out.display(),
+        o.out.with_extension("md").display()
+    );
+}
+
+/// Guarded plain BEGIN vs stock BEGIN IMMEDIATE vs stock plain BEGIN, one
+/// database each, interleaved per repetition.
+fn contention(dir: &Path, reps: usize, secs: f64) -> Vec<Row> {
+    use work::Begin;
+    const THREADS: usize = 4;
+    let paths: Vec<PathBuf> = ["cont-guarded.db", "cont-stock-imm.db", "cont-stock-plain.db"]
+        .iter()
+        .map(|f| dir.join(f))
+        .collect();
+    work::schema(&open_guarded(&paths[0]));
+    for p in &paths[1..] {
+        work::schema(&open_stock(p));
+    }
+    let run = |i: usize| match i {
+        0 => work::contention(&paths[0], open_guarded, Begin::Plain, THREADS, secs),
+        1 => work::contention(&paths[1], open_stock, Begin::Immediate, THREADS, secs),
+        _ => work::contention(&paths[2], open_stock, Begin::Plain, THREADS, secs),
+    };
+    for i in 0..3 {
+        run(i); // warm-up
+    }
+    let mut res: [Vec<work::Contention>; 3] = Default::default();
+    for _ in 0..reps {
+        for (i, r) in res.iter_mut().enumerate() {
+            r.push(run(i));
+        }
+    }
+    Row::contention(&res, THREADS, secs)
+}
+
+fn django(o: &Opts) -> Result<serde_json::Value, String> {
+    let py = &o.django_python;
+    if !py.exists() {
+        return Err(format!(
+            "{} is missing: `make venv` builds it (python package with litefs_guard.django, Django 5.2)",
+            py.display()
+        ));
+    }
+    let script = repo().join("bench/django_bench.py");
+    let out = o.out.with_file_name("django.json");
+    if let Some(d) = out.parent() {
+        std::fs::create_dir_all(d).map_err(|e| e.to_string())?;
+    }
+    let status = std::process::Command::new(py)
+        .arg(&script)
+        .arg("--out")
+        .arg(&out)
+        .arg("--reps")
+        .arg(o.reps.to_string())
+        .arg("--scale")
+        .arg(o.scale.to_string())
+        .args(o.aa.then_some("--aa"))
+        .status()
+        .map_err(|e| format!("running {}: {e}", py.display()))?;
+    if !status.success() {
+        return Err(format!("{} exited with {status}", script.display()));
+    }
+    let text = std::fs::read_to_string(&out).map_err(|e| e.to_string())?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+/// `profile WORKLOAD guarded|stock N`: one side of one figure, for perf or
+/// callgrind (`valgrind --tool=callgrind … profile insert guarded 20000`).
+fn profile(args: &[String]) {
+    let usage =
+        "usage: litefs-guard-bench profile point_select|prepare_write|insert|tx10|syscalls guarded|stock N";
+    let (Some(w), Some(side), Some(n)) = (
+        args.first(),
+        args.get(1),
+        args.get(2).and_then(|n| n.parse::<usize>().ok()),
+    ) else {
+        eprintln!("{usage}");
+        std::process::exit(2);
+    };
+    if w == "syscalls" {
+        // `profile syscalls DIR|- N`: DIR may be a FUSE mount.
+        if side == "-" {
+            let dir = temp_dir("profile");
+            syscalls::run(&dir, n);
+            let _ = std::fs::remove_dir_all(&dir);
+        } else {
+            syscalls::run(Path::new(side), n);
+            let _ = std::fs::remove_file(Path::new(side).join("p.db"));
+        }
+        return;
+    }
+    let dir = temp_dir("profile");
+    load_guard();
+    let c = match side.as_str() {
+        "guarded" => open_guarded(&dir.join("p.db")),
+        "stock" => open_stock(&dir.join("p.db")),
+        _ => {
+            eprintln!("{usage}");
+            std::process::exit(2);
+        }
+    };
+    work::schema(&c);
+    let f: fn(&rusqlite::Connection, usize) = match w.as_str() {
+        "point_select" => work::point_select,
+        "prepare_write" => work::prepare_write,
+        "insert" => work::autocommit_insert,
+        "tx10" => work::tx10,
+        _ => {
+            eprintln!("{usage}");
+            std::process::exit(2);
+        }
+    };
+    f(&c, n / 10 + 1); // warm-up
+    let l0 = lookups(&c);
+    let smp = measure(n, || f(&c, n));
+    println!(
+        "{w} {side}: {:.0} ops/s, {:.2} µs CPU/op, {:.3} .primary lookups/op",
+        smp.ops_per_s,
+        smp.cpu_us,
+        (lookups(&c) - l0) as f64 / n as f64
+    );
+    drop(c);
+    let _ = std::fs::remove_dir_all(&dir);
+}

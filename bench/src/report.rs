@@ -1,0 +1,406 @@
+//! The table: one row per figure, printed and written as JSON and Markdown.
+
+use crate::common::{median, Paired};
+use crate::fuse::Fuse;
+use crate::work::Contention;
+use serde_json::{json, Value};
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    Met,
+    Missed,
+    /// No target: context for the other rows.
+    Info,
+    NotRun(String),
+}
+
+impl Status {
+    fn of(met: bool) -> Status {
+        if met {
+            Status::Met
+        } else {
+            Status::Missed
+        }
+    }
+    fn text(&self) -> &str {
+        match self {
+            Status::Met => "yes",
+            Status::Missed => "NO",
+            Status::Info => "—",
+            Status::NotRun(_) => "not run",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub id: String,
+    pub figure: String,
+    pub guarded: String,
+    pub stock: String,
+    pub ratio: Option<f64>,
+    pub cpu_ratio: Option<f64>,
+    pub target: String,
+    pub status: Status,
+    pub detail: Value,
+}
+
+fn rate(ops_per_s: f64) -> String {
+    let us = 1e6 / ops_per_s;
+    let r = if ops_per_s >= 1e5 {
+        format!("{:.0}k/s", ops_per_s / 1e3)
+    } else if ops_per_s >= 1e3 {
+        format!("{:.1}k/s", ops_per_s / 1e3)
+    } else {
+        format!("{ops_per_s:.0}/s")
+    };
+    format!("{r} ({us:.2} µs)")
+}
+
+impl Row {
+    fn new(id: &str, figure: &str) -> Row {
+        Row {
+            id: id.into(),
+            figure: figure.into(),
+            guarded: "—".into(),
+            stock: "—".into(),
+            ratio: None,
+            cpu_ratio: None,
+            target: "—".into(),
+            status: Status::Info,
+            detail: Value::Null,
+        }
+    }
+
+    pub fn paired(id: &str, figure: &str, p: &Paired, target: f64) -> Row {
+        Row {
+            guarded: rate(p.g_ops()),
+            stock: rate(p.s_ops()),
+            ratio: Some(p.ratio()),
+            cpu_ratio: Some(p.cpu_ratio()),
+            target: format!("≥ {target:.2}"),
+            status: Status::of(p.ratio() >= target),
+            detail: p.json(),
+            ..Row::new(id, figure)
+        }
+    }
+
+    pub fn lookups(id: &str, figure: &str, per_op: f64, max: f64) -> Row {
+        Row {
+            guarded: format!("{per_op:.3}"),
+            target: if max == 0.0 {
+                "0".into()
+            } else {
+                format!("≤ {max}")
+            },
+            status: Status::of(per_op <= max),
+            detail: json!({ "primary_lookups_per_op": per_op }),
+            ..Row::new(id, figure)
+        }
+    }
+
+    pub fn contention(res: &[Vec<Contention>; 3], threads: usize, secs: f64) -> Vec<Row> {
+        let med = |v: &[Contention]| median(&v.iter().map(|c| c.per_s).collect::<Vec<_>>());
+        let pair_ratio = |a: &[Contention], b: &[Contention]| {
+            median(
+                &a.iter()
+                    .zip(b)
+                    .map(|(x, y)| x.per_s / y.per_s)
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let failed = |v: &[Contention]| v.iter().map(|c| c.failed).sum::<usize>();
+        let consistent = |v: &[Contention]| v.iter().all(|c| c.consistent);
+        let (g, si, sp) = (&res[0], &res[1], &res[2]);
+        let attempts = sp.iter().map(|c| c.committed + c.failed).sum::<usize>();
+        let ratio = pair_ratio(g, si);
+        let detail = |v: &[Contention]| {
+            json!({
+                "committed_per_s": v.iter().map(|c| c.per_s).collect::<Vec<_>>(),
+                "committed": v.iter().map(|c| c.committed).collect::<Vec<_>>(),
+                "failed": v.iter().map(|c| c.failed).collect::<Vec<_>>(),
+                "busy_sleeps_per_tx": v.iter().map(|c| c.busy_per_tx).collect::<Vec<_>>(),
+                "counter_consistent": consistent(v),
+            })
+        };
+        let main = Row {
+            guarded: format!("{:.0} tx/s, {} failed", med(g), failed(g)),
+            stock: format!("{:.0} tx/s, {} failed", med(si), failed(si)),
+            ratio: Some(ratio),
+            target: "≥ 0.95, 0 failed".into(),
+            status: Status::of(ratio >= 0.95 && failed(g) == 0 && consistent(g)),
+            detail: json!({
+                "threads": threads, "seconds_per_run": secs,
+                "guard_plain_begin": detail(g),
+                "stock_begin_immediate": detail(si),
+            }),
+            ..Row::new(
+                "contention",
+                &format!("contention, {threads} threads RMW: guard plain BEGIN vs stock BEGIN IMMEDIATE"),
+            )
+        };
+        let plain = Row {
+            guarded: format!("{:.0} tx/s, {} failed", med(g), failed(g)),
+            stock: format!(
+                "{:.0} tx/s, {} of {attempts} failed ({:.1}%)",
+                med(sp),
+                failed(sp),
+                100.0 * failed(sp) as f64 / attempts as f64
+            ),
+            ratio: Some(pair_ratio(g, sp)),
+            detail: json!({ "stock_plain_begin": detail(sp) }),
+            ..Row::new(
+                "contention_stock_plain",
+                "contention, same: guard plain BEGIN vs stock plain BEGIN (committed tx/s)",
+            )
+        };
+        vec![main, plain]
+    }
+
+    pub fn fuse(f: &Fuse) -> Vec<Row> {
+        let us = |v: f64| format!("{:.1} µs", 1e6 / v);
+        let (g, s) = (f.insert.g_ops(), f.insert.s_ops());
+        let insert = Row {
+            guarded: us(g),
+            stock: us(s),
+            ratio: Some(f.insert.ratio()),
+            cpu_ratio: Some(f.insert.cpu_ratio()),
+            detail: f.insert.json(),
+            ..Row::new(
+                "fuse_insert",
+                &format!(
+                    "FUSE (litefs-sim): autocommit INSERT, µs each (guard adds {:.0} µs)",
+                    f.insert.extra_us()
+                ),
+            )
+        };
+        vec![
+            insert,
+            Row::lookups(
+                "fuse_lookups_insert",
+                "FUSE: `.primary` lookups per autocommit INSERT",
+                f.per_insert,
+                1.0,
+            ),
+            Row::lookups(
+                "fuse_lookups_tx10",
+                "FUSE: `.primary` lookups per BEGIN…COMMIT of 10",
+                f.per_tx10,
+                1.0,
+            ),
+            Row::lookups(
+                "fuse_lookups_read",
+                "FUSE: `.primary` lookups per autocommit SELECT",
+                f.per_read,
+                0.0,
+            ),
+        ]
+    }
+
+    pub fn fuse_not_run(why: &str) -> Vec<Row> {
+        [
+            "fuse_insert",
+            "fuse_lookups_insert",
+            "fuse_lookups_tx10",
+            "fuse_lookups_read",
+        ]
+        .iter()
+        .map(|id| Row {
+            status: Status::NotRun(why.into()),
+            ..Row::new(id, &format!("FUSE (litefs-sim): {id}"))
+        })
+        .collect()
+    }
+
+    pub fn django(v: &Value) -> Vec<Row> {
+        let mut rows = Vec::new();
+        for id in ["django_create", "django_get", "django_atomic10"] {
+            let w = &v["workloads"][id];
+            let r = w["ratio_median_of_pairs"].as_f64().unwrap_or(f64::NAN);
+            rows.push(Row {
+                guarded: rate(w["guarded_median"].as_f64().unwrap_or(f64::NAN)),
+                stock: rate(w["stock_median"].as_f64().unwrap_or(f64::NAN)),
+                ratio: Some(r),
+                cpu_ratio: w["cpu_ratio"].as_f64(),
+                target: "≥ 0.97".into(),
+                status: Status::of(r >= 0.97),
+                detail: w.clone(),
+                ..Row::new(id, &format!("Django ORM: {}", w["label"].as_str().unwrap_or(id)))
+            });
+        }
+        rows
+    }
+
+    pub fn django_not_run(why: &str) -> Vec<Row> {
+        ["django_create", "django_get", "django_atomic10"]
+            .iter()
+            .map(|id| Row {
+                target: "≥ 0.97".into(),
+                status: Status::NotRun(why.into()),
+                ..Row::new(id, &format!("Django ORM: {id}"))
+            })
+            .collect()
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "figure": self.figure,
+            "guarded": self.guarded,
+            "stock": self.stock,
+            "ratio": self.ratio,
+            "cpu_ratio": self.cpu_ratio,
+            "target": self.target,
+            "met": match self.status { Status::Met => json!(true), Status::Missed => json!(false), _ => Value::Null },
+            "status": match &self.status { Status::NotRun(w) => format!("not run: {w}"), s => s.text().to_string() },
+            "detail": self.detail,
+        })
+    }
+
+    fn cells(&self) -> [String; 7] {
+        let f = |x: Option<f64>| x.map_or("—".to_string(), |r| format!("{r:.3}"));
+        [
+            self.figure.clone(),
+            self.guarded.clone(),
+            self.stock.clone(),
+            f(self.ratio),
+            f(self.cpu_ratio),
+            self.target.clone(),
+            self.status.text().to_string(),
+        ]
+    }
+}
+
+const HEADER: [&str; 7] = [
+    "figure",
+    "guarded",
+    "stock",
+    "ratio",
+    "CPU ratio",
+    "target",
+    "met",
+];
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+pub fn loadavg() -> String {
+    read("/proc/loadavg")
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn machine(django: &Value, load_before: String) -> Value {
+    let cpu = read("/proc/cpuinfo")
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let cli = std::process::Command::new("sqlite3")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.split_whitespace().next().map(str::to_string));
+    json!({
+        "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cpu": cpu,
+        "kernel": read("/proc/sys/kernel/osrelease").trim(),
+        "sqlite_bench": rusqlite::version(),
+        "sqlite_python": django.get("python_sqlite"),
+        "sqlite_cli": cli,
+        "python": django.get("python"),
+        "django": django.get("django"),
+        "extension": std::env::var("BENCH_LABEL").unwrap_or_else(|_| crate::common::so_path().display().to_string()),
+        "loadavg_before": load_before,
+        "loadavg_after": loadavg(),
+    })
+}
+
+pub fn print(rows: &[Row], m: &Value, reps: usize, secs: f64) {
+    let cells: Vec<[String; 7]> = rows.iter().map(Row::cells).collect();
+    let mut w = HEADER.map(|h| h.chars().count());
+    for c in &cells {
+        for (i, s) in c.iter().enumerate() {
+            w[i] = w[i].max(s.chars().count());
+        }
+    }
+    let line = |c: &[String]| {
+        c.iter()
+            .enumerate()
+            .map(|(i, s)| format!("{s}{}", " ".repeat(w[i] - s.chars().count())))
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    println!();
+    println!("{}", line(&HEADER.map(String::from)));
+    println!("{}", line(&w.map(|n| "-".repeat(n))));
+    for c in &cells {
+        println!("{}", line(c));
+    }
+    for r in rows {
+        if let Status::NotRun(why) = &r.status {
+            println!("NOT RUN: {} — {why}", r.id);
+        }
+    }
+    println!(
+        "\nguarded/stock throughput ratio: median of {reps} back-to-back pairs (after a warm-up pair). \
+         CPU ratio: the same from thread CPU time per op.\n\
+         machine: {} × {}, kernel {}, SQLite {} (bench, bundled) / {} (Python); extension {}; load {} → {}; {:.0} s",
+        m["nproc"],
+        m["cpu"].as_str().unwrap_or("?"),
+        m["kernel"].as_str().unwrap_or("?"),
+        m["sqlite_bench"].as_str().unwrap_or("?"),
+        m["sqlite_python"].as_str().unwrap_or("?"),
+        m["extension"].as_str().unwrap_or("?"),
+        m["loadavg_before"].as_str().unwrap_or("?"),
+        m["loadavg_after"].as_str().unwrap_or("?"),
+        secs
+    );
+}
+
+pub fn markdown(rows: &[Row], m: &Value, reps: usize) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("| {} |\n", HEADER.join(" | ")));
+    s.push_str(&format!("|{}\n", "---|".repeat(HEADER.len())));
+    for r in rows {
+        s.push_str(&format!("| {} |\n", r.cells().join(" | ")));
+    }
+    s.push_str(&format!(
+        "\nRatios: guarded/stock throughput, median of {reps} back-to-back pairs after a warm-up pair; \
+         CPU ratio: the same computed from thread CPU time per operation.\n\n\
+         Machine: {} CPUs, {}, kernel {}; SQLite {} (bench binary, bundled), {} (Python's sqlite3), \
+         CLI {}; Python {}, Django {}; extension {}; load average {} before, {} after.\n",
+        m["nproc"],
+        m["cpu"].as_str().unwrap_or("?"),
+        m["kernel"].as_str().unwrap_or("?"),
+        m["sqlite_bench"].as_str().unwrap_or("?"),
+        m["sqlite_python"].as_str().unwrap_or("?"),
+        m["sqlite_cli"].as_str().unwrap_or("?"),
+        m["python"].as_str().unwrap_or("?"),
+        m["django"].as_str().unwrap_or("?"),
+        m["extension"].as_str().unwrap_or("?"),
+        m["loadavg_before"].as_str().unwrap_or("?"),
+        m["loadavg_after"].as_str().unwrap_or("?"),
+    ));
+    s
+}
+
+pub fn write(out: &Path, rows: &[Row], m: &Value, reps: usize, secs: f64) -> std::io::Result<()> {
+    if let Some(d) = out.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let j = json!({
+        "machine": m,
+        "reps": reps,
+        "runtime_s": secs,
+        "rows": rows.iter().map(Row::json).collect::<Vec<_>>(),
+    });
+    std::fs::write(out, serde_json::to_string_pretty(&j)? + "\n")?;
+    std::fs::write(out.with_extension("md"), markdown(rows, m, reps))
+}
