@@ -214,10 +214,14 @@ fn file_mode_role(t: &Target) -> Role {
         Ok(_) => Role::Primary,
         // The database is open, so its file exists wherever LiteFS is
         // mounted: a missing file means the mount went away underneath.
-        Err(e) if e.kind() == ErrorKind::NotFound => Role::NotRunning(format!(
-            "database file {} is missing from the mount (LiteFS stopped?)",
-            db.display()
-        )),
+        // (Only now, on the failure path, is the mount itself looked at, to
+        // say which of the two went away.)
+        Err(e) if e.kind() == ErrorKind::NotFound => mount_is_dir(t).unwrap_or_else(|| {
+            Role::NotRunning(format!(
+                "database file {} is missing from the mount (LiteFS stopped?)",
+                db.display()
+            ))
+        }),
         Err(e) => not_running(&t.mount, &e),
     }
 }
