@@ -105,6 +105,17 @@ pub unsafe extern "C" fn callback(
         // Checkpoints take the write lock without a read slot, where the VFS
         // gate must let recovery pass: pragmas are always checked afresh here.
         let fresh = action == ffi::SQLITE_PRAGMA;
+        // An unqualified journal_mode/locking_mode change applies to every
+        // attached database, but SQLite shows it only to the main file: the
+        // VFS cannot refuse it for the others, so refuse it here.
+        if action == ffi::SQLITE_PRAGMA && db.is_none() {
+            if let Some(msg) = crate::wal_rule::check_pragma(a1, a2) {
+                if state.any_attached_guarded() {
+                    crate::sqlite_api::log(ffi::SQLITE_AUTH, &msg);
+                    return ffi::SQLITE_DENY;
+                }
+            }
+        }
         match classify(action, a1, a2, db) {
             Verdict::Allow => ffi::SQLITE_OK,
             Verdict::Writes(schema) => state.authorize_write(Some(schema), fresh),

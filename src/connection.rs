@@ -16,9 +16,6 @@ use std::time::{Duration, Instant};
 pub struct ConnState {
     db: *mut ffi::sqlite3,
     settings: &'static Settings,
-    /// The main database's file: fixed for the life of the connection, so
-    /// the authorizer need not ask SQLite for it on every write statement.
-    main_file: *mut ffi::sqlite3_file,
 }
 
 // SAFETY: SQLite serialises use of a connection; the state is only touched
@@ -32,21 +29,18 @@ const WAL_SWITCH_PATIENCE: Duration = Duration::from_secs(5);
 /// Sets up a connection. Safe to call twice on the same connection.
 pub fn setup(db: *mut ffi::sqlite3) -> Result<(), String> {
     let settings = settings::global().map_err(|e| format!("litefs_guard: {e}"))?;
-    let mut state = ConnState {
-        db,
-        settings,
-        main_file: std::ptr::null_mut(),
-    };
-    state.main_file = state.file_pointer(c"main");
-    let state = Arc::new(state);
+    let state = Arc::new(ConnState { db, settings });
     state.bind("main");
     if settings.keep_wal {
         state.ensure_wal();
     }
-    // The authorizer borrows the state; the functions own it (their destructors
-    // run when the connection closes), so install the authorizer first.
+    // The functions own the state (their destructors run when the connection
+    // closes); the authorizer only borrows it. So the functions come first: if
+    // registering them fails (say, a second load while a statement runs), the
+    // authorizer still points at the state the old functions keep alive.
+    functions::register(db, state.clone())?;
     // SAFETY: `db` is the open connection SQLite handed us; the pointer stays
-    // valid while the functions registered below hold the Arc.
+    // valid while the functions registered above hold the Arc.
     let rc = unsafe {
         crate::sqlite!(set_authorizer(
             db,
@@ -59,7 +53,7 @@ pub fn setup(db: *mut ffi::sqlite3) -> Result<(), String> {
             "litefs_guard: installing the authorizer failed (code {rc})"
         ));
     }
-    functions::register(db, state)
+    Ok(())
 }
 
 impl ConnState {
@@ -81,8 +75,9 @@ impl ConnState {
     }
 
     fn schema_file(&self, schema: &str) -> *mut ffi::sqlite3_file {
+        // Asked each time: sqlite3_deserialize() replaces the main file.
         if schema == "main" {
-            return self.main_file;
+            return self.file_pointer(c"main");
         }
         let Ok(name) = CString::new(schema) else {
             return std::ptr::null_mut();
@@ -184,6 +179,15 @@ impl ConnState {
             return ffi::SQLITE_DENY;
         }
         ffi::SQLITE_OK
+    }
+
+    /// Whether a database ATTACHed to this connection is guarded.
+    pub fn any_attached_guarded(&self) -> bool {
+        self.schema_names()
+            .iter()
+            .skip(1)
+            .filter_map(|s| self.schema_path(s))
+            .any(|p| self.mount_for(&p).is_some())
     }
 
     /// Every schema name of the connection ("main", ATTACH names; not "temp").

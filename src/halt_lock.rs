@@ -1,8 +1,11 @@
 //! LiteFS's HALT lock: a POSIX write lock on byte 72 of `NAME-lock`. A
 //! replica holding it may write (LiteFS forwards the change to the primary).
 
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 /// Byte offset LiteFS uses for the halt lock.
 pub const HALT_BYTE: i64 = 72;
@@ -14,17 +17,37 @@ pub fn lock_path(db: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Descriptors of the `-lock` files asked about, kept open for the life of
+/// the process: closing any descriptor of a file drops every POSIX lock this
+/// process holds on it, so opening and closing one per check would release
+/// the application's own halt lock.
+static OPEN: Mutex<Vec<(PathBuf, File)>> = Mutex::new(Vec::new());
+
 /// Whether anyone — another process, or this one through any descriptor —
 /// holds the halt lock of `db`. Any failure to ask counts as "not held".
 pub fn is_held(db: &Path) -> bool {
-    let Ok(f) = std::fs::OpenOptions::new().read(true).open(lock_path(db)) else {
-        return false;
+    let path = lock_path(db);
+    let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+    let fd = match open.iter().find(|(p, _)| *p == path) {
+        Some((_, f)) => f.as_raw_fd(),
+        None => {
+            let Ok(f) = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&path)
+            else {
+                return false;
+            };
+            let fd = f.as_raw_fd();
+            open.push((path, f));
+            fd
+        }
     };
     // Open-file-description locks see traditional POSIX locks held by this
     // very process too, which F_GETLK would not report.
-    match query(f.as_raw_fd(), libc::F_OFD_GETLK) {
+    match query(fd, libc::F_OFD_GETLK) {
         Some(held) => held,
-        None => query(f.as_raw_fd(), libc::F_GETLK).unwrap_or(false),
+        None => query(fd, libc::F_GETLK).unwrap_or(false),
     }
 }
 

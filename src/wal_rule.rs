@@ -1,6 +1,8 @@
 //! The WAL rule: guarded databases stay in WAL. On a live LiteFS cluster,
 //! `PRAGMA journal_mode=DELETE` on the primary crashed the replica (see the
-//! README); this protects the cluster, it is not a preference.
+//! README); this protects the cluster, it is not a preference. And they stay
+//! in normal locking mode: with `locking_mode=EXCLUSIVE` SQLite stops asking
+//! for the locks the execution-time gate lives in.
 
 use crate::settings;
 
@@ -11,6 +13,13 @@ pub fn check_pragma(name: Option<&str>, value: Option<&str>) -> Option<String> {
 }
 
 fn refusal(keep_wal: bool, name: &str, value: &str) -> Option<String> {
+    if name.eq_ignore_ascii_case("locking_mode") && value.trim().eq_ignore_ascii_case("exclusive") {
+        return Some(
+            "litefs_guard: locking_mode=EXCLUSIVE refused: with it SQLite stops taking the locks \
+             where the guard checks this node may write"
+                .into(),
+        );
+    }
     if !keep_wal || !name.eq_ignore_ascii_case("journal_mode") || value.trim().eq_ignore_ascii_case("wal") {
         return None;
     }
@@ -36,5 +45,9 @@ mod tests {
         assert_eq!(refusal(true, "journal_mode", "WAL"), None);
         assert_eq!(refusal(true, "user_version", "3"), None);
         assert_eq!(refusal(false, "journal_mode", "delete"), None);
+        assert!(refusal(false, "locking_mode", "EXCLUSIVE")
+            .unwrap()
+            .contains("locking_mode=EXCLUSIVE refused"));
+        assert_eq!(refusal(true, "locking_mode", "normal"), None);
     }
 }

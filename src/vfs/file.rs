@@ -38,8 +38,11 @@ struct FileState {
     /// What the role check looks at, prepared once for this file.
     target: role::Target,
     read_only: bool,
-    /// The connection this main database belongs to (null until bound).
+    /// The connection this main database belongs to (null until bound, and
+    /// for a file shared by several connections).
     conn: *mut ffi::sqlite3,
+    /// Shared-cache mode: more than one connection bound this file.
+    shared: bool,
     /// The connection's busy handler, from SQLITE_FCNTL_BUSYHANDLER.
     busy: Option<(BusyFn, *mut c_void)>,
     wal: WalLocks,
@@ -173,6 +176,7 @@ pub(super) unsafe fn open(
             db_path,
             read_only: flags & ffi::SQLITE_OPEN_READONLY != 0,
             conn: std::ptr::null_mut(),
+            shared: false,
             busy: None,
             wal: WalLocks::default(),
             guard_reserved: false,
@@ -219,7 +223,12 @@ pub fn bind(f: *mut ffi::sqlite3_file, conn: *mut ffi::sqlite3) -> bool {
     }
     // SAFETY: `f` is ours (checked) and open.
     let s = unsafe { state(f) };
-    s.conn = conn;
+    if !s.conn.is_null() && s.conn != conn {
+        // Two connections on one file: shared-cache mode. Either may close
+        // while the file stays open, so neither is remembered: no escalation.
+        s.shared = true;
+    }
+    s.conn = if s.shared { std::ptr::null_mut() } else { conn };
     true
 }
 

@@ -114,3 +114,31 @@ fn connections_keep_opening_after_load_in_many_threads() {
     }
     assert_eq!(count(&m.open("app.db"), "t"), 200);
 }
+
+#[test]
+fn loading_again_while_a_statement_runs_leaves_the_connection_guarded() {
+    let m = Mount::new("reload");
+    let c = m.open("app.db");
+    c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1), (2)")
+        .unwrap();
+    let mut st = c.prepare("SELECT x FROM t").unwrap();
+    let mut rows = st.query([]).unwrap();
+    assert!(rows.next().unwrap().is_some());
+    // SAFETY: loading our own extension again, on purpose.
+    let second = unsafe {
+        c.load_extension_enable().unwrap();
+        c.load_extension(so_path(), None::<&str>)
+    };
+    drop(rows);
+    drop(st);
+    // Whether or not the second load could replace the functions (a running
+    // statement makes SQLite refuse), the guard keeps working.
+    let _ = second;
+    c.execute("INSERT INTO t VALUES (3)", []).unwrap();
+    m.make_replica("node-b");
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    assert!(is_refusal(
+        &c.execute("INSERT INTO t VALUES (4)", []).unwrap_err()
+    ));
+    assert_eq!(one::<i64>(&c, "SELECT litefs_is_primary()").unwrap(), 0);
+}

@@ -259,3 +259,62 @@ fn checkpoints_inside_and_outside_transactions_do_not_deadlock() {
         writes_promptly(&m);
     }
 }
+
+#[test]
+fn exclusive_locking_mode_is_refused_because_it_would_bypass_the_gate() {
+    let m = Mount::new("excl");
+    let c = setup(&m);
+    for sql in [
+        "PRAGMA locking_mode = EXCLUSIVE",
+        "PRAGMA main.locking_mode = exclusive",
+    ] {
+        let e = c.query_row(sql, [], |r| r.get::<_, String>(0)).unwrap_err();
+        assert!(
+            e.to_string().contains("locking_mode=EXCLUSIVE refused"),
+            "{sql}: {e}"
+        );
+    }
+    assert_eq!(
+        c.query_row("PRAGMA locking_mode", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "normal"
+    );
+}
+
+#[test]
+fn unqualified_journal_mode_cannot_move_an_attached_database_out_of_wal() {
+    let m = Mount::new("attach-jm");
+    drop(setup(&m));
+    load_guard();
+    let c = Connection::open_in_memory().unwrap();
+    c.execute("ATTACH ?1 AS aux", [m.db("app.db").to_str().unwrap()])
+        .unwrap();
+    assert!(c
+        .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get::<_, String>(0))
+        .is_err());
+    assert!(c
+        .query_row("PRAGMA aux.journal_mode = DELETE", [], |r| r.get::<_, String>(0))
+        .is_err());
+    assert_eq!(
+        c.query_row("PRAGMA aux.journal_mode", [], |r| r.get::<_, String>(0))
+            .unwrap(),
+        "wal"
+    );
+}
+
+#[test]
+fn shared_cache_connections_closing_in_any_order_are_safe() {
+    let m = Mount::new("shared");
+    drop(setup(&m));
+    load_guard();
+    let uri = format!("file:{}?cache=shared", m.db("app.db").display());
+    let flags = rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+    let a = Connection::open_with_flags(&uri, flags).unwrap();
+    let b = Connection::open_with_flags(&uri, flags).unwrap();
+    b.execute_batch("BEGIN; SELECT * FROM t; COMMIT").unwrap();
+    drop(b);
+    // Under valgrind (make valgrind) a dangling connection pointer shows here.
+    a.execute_batch("BEGIN; SELECT * FROM t; UPDATE t SET v = 'shared'; COMMIT")
+        .unwrap();
+    assert_eq!(count(&a, "t"), 1);
+}
