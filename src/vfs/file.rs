@@ -43,6 +43,8 @@ struct FileState {
     conn: *mut ffi::sqlite3,
     /// Shared-cache mode: more than one connection bound this file.
     shared: bool,
+    /// SQLite mapped the wal-index: the database is in WAL mode.
+    shm_mapped: bool,
     /// The connection's busy handler, from SQLITE_FCNTL_BUSYHANDLER.
     busy: Option<(BusyFn, *mut c_void)>,
     wal: WalLocks,
@@ -177,6 +179,7 @@ pub(super) unsafe fn open(
             read_only: flags & ffi::SQLITE_OPEN_READONLY != 0,
             conn: std::ptr::null_mut(),
             shared: false,
+            shm_mapped: false,
             busy: None,
             wal: WalLocks::default(),
             guard_reserved: false,
@@ -350,6 +353,11 @@ unsafe extern "C" fn x_file_size(f: *mut ffi::sqlite3_file, out: *mut ffi::sqlit
 
 /// Bytes 18 and 19 of the header are 2 in a WAL database.
 fn header_says_wal(f: *mut ffi::sqlite3_file) -> bool {
+    // A mapped wal-index answers without a read (on LiteFS, a FUSE round trip).
+    // SAFETY: `f` is ours and open.
+    if unsafe { state(f) }.shm_mapped {
+        return true;
+    }
     let mut hdr = [0u8; 2];
     let rc = forward!(f, xRead(hdr.as_mut_ptr() as *mut c_void, 2, 18));
     rc == ffi::SQLITE_OK && hdr == [2, 2]
@@ -531,7 +539,12 @@ unsafe extern "C" fn x_shm_map(
     extend: c_int,
     pp: *mut *mut c_void,
 ) -> c_int {
-    forward!(f, xShmMap(pg, pgsz, extend, pp))
+    let rc = forward!(f, xShmMap(pg, pgsz, extend, pp));
+    if rc == ffi::SQLITE_OK {
+        // SAFETY: `f` is ours and open.
+        unsafe { state(f) }.shm_mapped = true;
+    }
+    rc
 }
 
 fn base_shm_lock(f: *mut ffi::sqlite3_file, offset: c_int, n: c_int, flags: c_int) -> c_int {
@@ -606,6 +619,7 @@ unsafe extern "C" fn x_shm_unmap(f: *mut ffi::sqlite3_file, delete: c_int) -> c_
         let s = unsafe { state(f) };
         s.wal.release(&mut |o, n, fl| base_shm_lock(f, o, n, fl));
         s.wal.read_slot = None;
+        s.shm_mapped = false;
         forward!(f, xShmUnmap(delete))
     })
 }
