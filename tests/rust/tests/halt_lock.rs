@@ -58,30 +58,13 @@ fn a_lock_on_another_byte_is_not_the_halt_lock() {
 
 #[test]
 fn checking_the_halt_lock_never_releases_this_process_s_own_lock() {
-    use std::os::unix::io::AsRawFd;
     let m = Mount::new("halt-own");
     let c = m.open("app.db");
     c.execute_batch("CREATE TABLE t(x)").unwrap();
     m.make_replica("node-a");
     // The application itself holds the halt lock (litefs-go's WithHalt does
     // this in-process). Closing any descriptor of the file would drop it.
-    let lock = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(m.db("app.db-lock"))
-        .unwrap();
-    // SAFETY: flock is plain data; fcntl on an open descriptor.
-    let rc = unsafe {
-        let mut fl: libc::flock = std::mem::zeroed();
-        fl.l_type = libc::F_WRLCK as i16;
-        fl.l_whence = libc::SEEK_SET as i16;
-        fl.l_start = 72;
-        fl.l_len = 1;
-        libc::fcntl(lock.as_raw_fd(), libc::F_SETLK, &fl)
-    };
-    assert_eq!(rc, 0);
+    let lock = litefs_guard_tests::take_halt_lock(&m.db("app.db")).unwrap();
     for i in 0..3 {
         c.execute("INSERT INTO t VALUES (?1)", [i])
             .unwrap_or_else(|e| panic!("write {i} with our own halt lock held: {e}"));
