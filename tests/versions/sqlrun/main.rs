@@ -22,7 +22,7 @@
 //!   `.busy MS`           sqlite3_busy_timeout
 //!   `.version`           prints `ok 3.40.1`
 //!   `.autocommit`        prints `ok 1` or `ok 0`
-//!   anything else        SQL: every statement of it, in order; the first
+//!   anything else        SQL (any bytes): every statement of it, in order; the first
 //!                        failing statement ends the command with `err`.
 //! Never panics on SQLite's answers; exits 2 on a usage error only.
 
@@ -65,13 +65,13 @@ impl Runner {
         match self.cur {
             Some(i) => self.conns[i],
             None => {
-                self.open(":memory:", None, ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE);
+                self.open(b":memory:", None, ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE);
                 self.conns[self.cur.unwrap()]
             }
         }
     }
 
-    fn open(&mut self, name: &str, vfs: Option<&str>, flags: c_int) -> String {
+    fn open(&mut self, name: &[u8], vfs: Option<&[u8]>, flags: c_int) -> String {
         let n = CString::new(name).unwrap_or_default();
         let v = vfs.map(|v| CString::new(v).unwrap_or_default());
         let mut db: *mut ffi::sqlite3 = ptr::null_mut();
@@ -97,7 +97,7 @@ impl Runner {
         "ok ".into()
     }
 
-    fn load(&mut self, so: &str) -> String {
+    fn load(&mut self, so: &[u8]) -> String {
         let db = self.db();
         let p = CString::new(so).unwrap_or_default();
         let mut err: *mut c_char = ptr::null_mut();
@@ -118,7 +118,7 @@ impl Runner {
         "ok ".into()
     }
 
-    fn fcntl(&mut self, schema: &str, op: &str, n: i64) -> String {
+    fn fcntl(&mut self, schema: &[u8], op: &str, n: i64) -> String {
         let op = match op {
             "SIZE_HINT" => ffi::SQLITE_FCNTL_SIZE_HINT,
             "CHUNK_SIZE" => ffi::SQLITE_FCNTL_CHUNK_SIZE,
@@ -141,7 +141,7 @@ impl Runner {
         format!("ok {rc} {arg}")
     }
 
-    fn sql(&mut self, sql: &str) -> String {
+    fn sql(&mut self, sql: &[u8]) -> String {
         let db = self.db();
         let c = match CString::new(sql) {
             Ok(c) => c,
@@ -185,21 +185,28 @@ impl Runner {
         format!("ok {}", rows.join(";"))
     }
 
-    fn run(&mut self, cmd: &str) -> String {
-        let words: Vec<&str> = cmd.split_whitespace().collect();
-        match words.as_slice() {
-            [".open", db] => self.open(db, None, ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE),
-            [".open", db, vfs] => self.open(db, Some(vfs), ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE),
-            [".open-ro", db] => self.open(db, None, ffi::SQLITE_OPEN_READONLY),
-            [".open-ro", db, vfs] => self.open(db, Some(vfs), ffi::SQLITE_OPEN_READONLY),
-            [".use", n] => match n.parse::<usize>() {
+    fn run(&mut self, cmd: &[u8]) -> String {
+        if cmd.first() != Some(&b'.') {
+            return self.sql(cmd);
+        }
+        // Dot-commands: words split on ASCII whitespace, kept as bytes (paths
+        // and schema names need not be UTF-8).
+        let words: Vec<&[u8]> = cmd.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()).collect();
+        let text = |w: &[u8]| String::from_utf8_lossy(w).into_owned();
+        let rw = ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE;
+        match (text(words[0]).as_str(), &words[1..]) {
+            (".open", [db]) => self.open(db, None, rw),
+            (".open", [db, vfs]) => self.open(db, Some(vfs), rw),
+            (".open-ro", [db]) => self.open(db, None, ffi::SQLITE_OPEN_READONLY),
+            (".open-ro", [db, vfs]) => self.open(db, Some(vfs), ffi::SQLITE_OPEN_READONLY),
+            (".use", [n]) => match text(n).parse::<usize>() {
                 Ok(i) if i < self.conns.len() && !self.conns[i].is_null() => {
                     self.cur = Some(i);
                     "ok ".into()
                 }
-                _ => format!("err 1 no connection {n}"),
+                _ => format!("err 1 no connection {}", text(n)),
             },
-            [".close"] => match self.cur.take() {
+            (".close", []) => match self.cur.take() {
                 Some(i) => {
                     // SAFETY: closing a handle we opened; it is nulled below.
                     let rc = unsafe { ffi::sqlite3_close(self.conns[i]) };
@@ -208,29 +215,28 @@ impl Runner {
                 }
                 None => "err 1 no connection".into(),
             },
-            [".load", so] => self.load(so),
-            [".fcntl", schema, op, n] => match n.parse() {
-                Ok(n) => self.fcntl(schema, op, n),
-                Err(_) => format!("err 1 bad number {n}"),
+            (".load", [so]) => self.load(so),
+            (".fcntl", [schema, op, n]) => match text(n).parse() {
+                Ok(n) => self.fcntl(schema, &text(op), n),
+                Err(_) => format!("err 1 bad number {}", text(n)),
             },
-            [".busy", ms] => {
+            (".busy", [ms]) => {
                 let db = self.db();
                 // SAFETY: valid handle.
-                let rc = unsafe { ffi::sqlite3_busy_timeout(db, ms.parse().unwrap_or(0)) };
+                let rc = unsafe { ffi::sqlite3_busy_timeout(db, text(ms).parse().unwrap_or(0)) };
                 format!("ok {rc}")
             }
-            [".version"] => {
+            (".version", []) => {
                 // SAFETY: static string.
                 let v = unsafe { CStr::from_ptr(ffi::sqlite3_libversion()) };
                 format!("ok {}", v.to_string_lossy())
             }
-            [".autocommit"] => {
+            (".autocommit", []) => {
                 let db = self.db();
                 // SAFETY: valid handle.
                 format!("ok {}", unsafe { ffi::sqlite3_get_autocommit(db) })
             }
-            [w, ..] if w.starts_with('.') => format!("err 1 unknown command {w}"),
-            _ => self.sql(cmd),
+            (w, _) => format!("err 1 unknown command or arguments {w}"),
         }
     }
 }
@@ -266,13 +272,14 @@ fn row(st: *mut ffi::sqlite3_stmt) -> String {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    use std::os::unix::ffi::OsStrExt;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     if args.is_empty() || args[0] == "--help" {
         eprintln!("usage: sqlrun CMD... (see the source header)");
         std::process::exit(2);
     }
     let mut r = Runner { conns: Vec::new(), cur: None };
     for a in &args {
-        println!("{}", r.run(a));
+        println!("{}", r.run(a.as_bytes()));
     }
 }
