@@ -6,13 +6,19 @@ use crate::connection::ConnState;
 use libsqlite3_sys as ffi;
 use std::ffi::{c_char, c_int, c_void, CStr};
 
-/// What a statement's action does, as far as the guard cares.
+/// What a statement's action does, as far as the guard cares. Names are
+/// SQLite's bytes: a schema name need not be UTF-8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict<'a> {
     /// Reads, connection state, transactions, TEMP objects.
     Allow,
     /// Writes this schema ("main", an ATTACH name).
-    Writes(&'a str),
+    Writes(&'a CStr),
+    /// Writes this schema, but may also be SQLite's own internal statement
+    /// (parsed while a virtual table is set up, or the schema change of a
+    /// `CREATE … IF NOT EXISTS` that finds the object present). Refused at
+    /// prepare only where the file layer cannot refuse it.
+    WritesUnlessGated(&'a CStr),
     /// Writes every attached database (unqualified `PRAGMA wal_checkpoint`, …).
     WritesAll,
 }
@@ -33,27 +39,59 @@ const SETTING_WRITES_PRAGMAS: &[&str] = &[
 ];
 /// Pragmas that apply to every database when not qualified with a schema.
 const ALL_SCHEMA_PRAGMAS: &[&str] = &["journal_mode", "wal_checkpoint", "optimize"];
+/// Tables SQLite writes on its own: the schema table, and the shadow tables
+/// of the built-in virtual tables (FTS3/4/5, R*Tree), which their modules
+/// prepare statements for when a table is first used, on any connection.
+/// A user's own write to one of these is still refused — by the file layer.
+const SCHEMA_TABLES: &[&[u8]] = &[b"sqlite_master", b"sqlite_schema", b"sqlite_temp_master"];
+const SHADOW_SUFFIXES: &[&[u8]] = &[
+    b"_data", b"_idx", b"_content", b"_docsize", b"_config", b"_segments", b"_segdir", b"_stat",
+    b"_node", b"_rowid", b"_parent",
+];
+
+fn internal_table(name: Option<&CStr>) -> bool {
+    let Some(n) = name.map(CStr::to_bytes) else {
+        return false;
+    };
+    let lower = n.to_ascii_lowercase();
+    SCHEMA_TABLES.contains(&lower.as_slice()) || SHADOW_SUFFIXES.iter().any(|s| lower.ends_with(s))
+}
+
+fn is(name: &CStr, s: &str) -> bool {
+    name.to_bytes().eq_ignore_ascii_case(s.as_bytes())
+}
 
 /// Sorts one authorizer call. `a1`, `a2`, `db` are SQLite's arguments 3–5.
 pub fn classify<'a>(
     action: c_int,
-    a1: Option<&'a str>,
-    a2: Option<&'a str>,
-    db: Option<&'a str>,
+    a1: Option<&'a CStr>,
+    a2: Option<&'a CStr>,
+    db: Option<&'a CStr>,
 ) -> Verdict<'a> {
-    let on = |name: Option<&'a str>| match name {
-        Some(n) if n.eq_ignore_ascii_case("temp") => Verdict::Allow,
+    let on = |name: Option<&'a CStr>| match name {
+        Some(n) if is(n, "temp") => Verdict::Allow,
         Some(n) => Verdict::Writes(n),
-        None => Verdict::Writes("main"),
+        None => Verdict::Writes(c"main"),
+    };
+    let unless_gated = |v: Verdict<'a>| match v {
+        Verdict::Writes(n) => Verdict::WritesUnlessGated(n),
+        other => other,
     };
     match action {
+        ffi::SQLITE_INSERT | ffi::SQLITE_UPDATE | ffi::SQLITE_DELETE if internal_table(a1) => {
+            unless_gated(on(db))
+        }
+        // The authorizer runs before SQLite knows whether the object exists,
+        // so `IF NOT EXISTS` on an existing one could never pass here; and on
+        // SQLite 3.40 a refusal before the schema is read comes back as
+        // SQLITE_SCHEMA. The gate answers SQLITE_READONLY instead.
+        ffi::SQLITE_CREATE_TABLE
+        | ffi::SQLITE_CREATE_INDEX
+        | ffi::SQLITE_CREATE_TRIGGER
+        | ffi::SQLITE_CREATE_VIEW => unless_gated(on(db)),
         ffi::SQLITE_INSERT
         | ffi::SQLITE_UPDATE
         | ffi::SQLITE_DELETE
-        | ffi::SQLITE_CREATE_TABLE
-        | ffi::SQLITE_CREATE_INDEX
-        | ffi::SQLITE_CREATE_TRIGGER
-        | ffi::SQLITE_CREATE_VIEW
         | ffi::SQLITE_CREATE_VTABLE
         | ffi::SQLITE_DROP_TABLE
         | ffi::SQLITE_DROP_INDEX
@@ -64,20 +102,23 @@ pub fn classify<'a>(
         | ffi::SQLITE_ANALYZE => on(db),
         // ALTER TABLE names the database first, the table second.
         ffi::SQLITE_ALTER_TABLE => on(a1),
-        ffi::SQLITE_PRAGMA => classify_pragma(a1.unwrap_or(""), a2, db),
+        ffi::SQLITE_PRAGMA => classify_pragma(a1, a2, db),
         _ => Verdict::Allow,
     }
 }
 
-fn classify_pragma<'a>(name: &str, value: Option<&str>, db: Option<&'a str>) -> Verdict<'a> {
-    let is = |list: &[&str]| list.iter().any(|p| p.eq_ignore_ascii_case(name));
-    let writes = is(ALWAYS_WRITING_PRAGMAS) || (value.is_some() && is(SETTING_WRITES_PRAGMAS));
+fn classify_pragma<'a>(name: Option<&CStr>, value: Option<&CStr>, db: Option<&'a CStr>) -> Verdict<'a> {
+    let Some(name) = name else {
+        return Verdict::Allow;
+    };
+    let on = |list: &[&str]| list.iter().any(|p| is(name, p));
+    let writes = on(ALWAYS_WRITING_PRAGMAS) || (value.is_some() && on(SETTING_WRITES_PRAGMAS));
     match (writes, db) {
         (false, _) => Verdict::Allow,
-        (true, Some(d)) if d.eq_ignore_ascii_case("temp") => Verdict::Allow,
+        (true, Some(d)) if is(d, "temp") => Verdict::Allow,
         (true, Some(d)) => Verdict::Writes(d),
-        (true, None) if is(ALL_SCHEMA_PRAGMAS) => Verdict::WritesAll,
-        (true, None) => Verdict::Writes("main"),
+        (true, None) if on(ALL_SCHEMA_PRAGMAS) => Verdict::WritesAll,
+        (true, None) => Verdict::Writes(c"main"),
     }
 }
 
@@ -96,10 +137,18 @@ pub unsafe extern "C" fn callback(
 ) -> c_int {
     let r = std::panic::catch_unwind(|| {
         // SAFETY: SQLite passes NUL-terminated strings or null.
-        let (a1, a2, db) = unsafe { (opt_str(a1), opt_str(a2), opt_str(db)) };
+        let (a1, a2, db) = unsafe { (opt_cstr(a1), opt_cstr(a2), opt_cstr(db)) };
         // SAFETY: `user` is the ConnState pointer registered with this callback.
         let state = unsafe { &*(user as *const ConnState) };
+        if action == ffi::SQLITE_ATTACH {
+            // A VFS registered since the last look must be wrapped before
+            // ATTACH can name it.
+            if crate::vfs::wrap_all().is_err() {
+                return ffi::SQLITE_DENY;
+            }
+        }
         if let Some(name) = db {
+            state.note_name(name);
             state.saw_schema(name);
         }
         // Checkpoints take the write lock without a read slot, where the VFS
@@ -109,7 +158,8 @@ pub unsafe extern "C" fn callback(
         // attached database, but SQLite shows it only to the main file: the
         // VFS cannot refuse it for the others, so refuse it here.
         if action == ffi::SQLITE_PRAGMA && db.is_none() {
-            if let Some(msg) = crate::wal_rule::check_pragma(a1, a2) {
+            let (name, value) = (a1.and_then(|c| c.to_str().ok()), a2.and_then(|c| c.to_str().ok()));
+            if let Some(msg) = crate::wal_rule::check_pragma(name, value) {
                 if state.any_attached_guarded() {
                     crate::sqlite_api::log(ffi::SQLITE_AUTH, &msg);
                     return ffi::SQLITE_DENY;
@@ -118,7 +168,10 @@ pub unsafe extern "C" fn callback(
         }
         match classify(action, a1, a2, db) {
             Verdict::Allow => ffi::SQLITE_OK,
-            Verdict::Writes(schema) => state.authorize_write(Some(schema), fresh),
+            Verdict::WritesUnlessGated(schema) if state.is_gated(schema) => ffi::SQLITE_OK,
+            Verdict::Writes(schema) | Verdict::WritesUnlessGated(schema) => {
+                state.authorize_write(Some(schema), fresh)
+            }
             Verdict::WritesAll => state.authorize_write(None, fresh),
         }
     });
@@ -128,13 +181,9 @@ pub unsafe extern "C" fn callback(
 
 /// # Safety
 /// `p` is null or a NUL-terminated string valid for `'a`.
-unsafe fn opt_str<'a>(p: *const c_char) -> Option<&'a str> {
-    if p.is_null() {
-        None
-    } else {
-        // SAFETY: caller contract.
-        unsafe { CStr::from_ptr(p) }.to_str().ok()
-    }
+unsafe fn opt_cstr<'a>(p: *const c_char) -> Option<&'a CStr> {
+    // SAFETY: caller contract.
+    (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) })
 }
 
 #[cfg(test)]
@@ -144,15 +193,15 @@ mod tests {
     #[test]
     fn dml_writes_its_schema() {
         assert_eq!(
-            classify(ffi::SQLITE_INSERT, Some("t"), None, Some("main")),
-            Verdict::Writes("main")
+            classify(ffi::SQLITE_INSERT, Some(c"t"), None, Some(c"main")),
+            Verdict::Writes(c"main")
         );
         assert_eq!(
-            classify(ffi::SQLITE_UPDATE, Some("t"), Some("c"), Some("aux")),
-            Verdict::Writes("aux")
+            classify(ffi::SQLITE_UPDATE, Some(c"t"), Some(c"c"), Some(c"aux")),
+            Verdict::Writes(c"aux")
         );
         assert_eq!(
-            classify(ffi::SQLITE_DELETE, Some("t"), None, Some("temp")),
+            classify(ffi::SQLITE_DELETE, Some(c"t"), None, Some(c"temp")),
             Verdict::Allow
         );
     }
@@ -160,8 +209,8 @@ mod tests {
     #[test]
     fn alter_table_names_db_first() {
         assert_eq!(
-            classify(ffi::SQLITE_ALTER_TABLE, Some("aux"), Some("t"), None),
-            Verdict::Writes("aux")
+            classify(ffi::SQLITE_ALTER_TABLE, Some(c"aux"), Some(c"t"), None),
+            Verdict::Writes(c"aux")
         );
     }
 
@@ -178,7 +227,7 @@ mod tests {
             ffi::SQLITE_RECURSIVE,
         ] {
             assert_eq!(
-                classify(a, Some("x"), Some("y"), Some("main")),
+                classify(a, Some(c"x"), Some(c"y"), Some(c"main")),
                 Verdict::Allow,
                 "action {a}"
             );
@@ -191,7 +240,7 @@ mod tests {
             ffi::SQLITE_DROP_TEMP_TABLE,
         ] {
             assert_eq!(
-                classify(a, Some("x"), None, Some("temp")),
+                classify(a, Some(c"x"), None, Some(c"temp")),
                 Verdict::Allow,
                 "action {a}"
             );
@@ -200,20 +249,20 @@ mod tests {
 
     #[test]
     fn pragmas() {
-        let p = |n, v, d| classify(ffi::SQLITE_PRAGMA, Some(n), v, d);
-        assert_eq!(p("user_version", Some("3"), None), Verdict::Writes("main"));
-        assert_eq!(p("user_version", None, None), Verdict::Allow);
-        assert_eq!(p("USER_VERSION", Some("3"), Some("aux")), Verdict::Writes("aux"));
-        assert_eq!(p("journal_mode", Some("delete"), None), Verdict::WritesAll);
-        assert_eq!(p("journal_mode", None, None), Verdict::Allow);
-        assert_eq!(p("wal_checkpoint", None, None), Verdict::WritesAll);
+        let p = |n: &'static CStr, v: Option<&'static CStr>, d: Option<&'static CStr>| classify(ffi::SQLITE_PRAGMA, Some(n), v, d);
+        assert_eq!(p(c"user_version", Some(c"3"), None), Verdict::Writes(c"main"));
+        assert_eq!(p(c"user_version", None, None), Verdict::Allow);
+        assert_eq!(p(c"USER_VERSION", Some(c"3"), Some(c"aux")), Verdict::Writes(c"aux"));
+        assert_eq!(p(c"journal_mode", Some(c"delete"), None), Verdict::WritesAll);
+        assert_eq!(p(c"journal_mode", None, None), Verdict::Allow);
+        assert_eq!(p(c"wal_checkpoint", None, None), Verdict::WritesAll);
         assert_eq!(
-            p("incremental_vacuum", None, Some("main")),
-            Verdict::Writes("main")
+            p(c"incremental_vacuum", None, Some(c"main")),
+            Verdict::Writes(c"main")
         );
-        assert_eq!(p("busy_timeout", Some("100"), None), Verdict::Allow);
-        assert_eq!(p("foreign_keys", Some("1"), None), Verdict::Allow);
-        assert_eq!(p("query_only", Some("1"), None), Verdict::Allow);
-        assert_eq!(p("user_version", Some("1"), Some("temp")), Verdict::Allow);
+        assert_eq!(p(c"busy_timeout", Some(c"100"), None), Verdict::Allow);
+        assert_eq!(p(c"foreign_keys", Some(c"1"), None), Verdict::Allow);
+        assert_eq!(p(c"query_only", Some(c"1"), None), Verdict::Allow);
+        assert_eq!(p(c"user_version", Some(c"1"), Some(c"temp")), Verdict::Allow);
     }
 }

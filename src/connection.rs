@@ -5,17 +5,22 @@
 use crate::role::{self, Role};
 use crate::settings::{self, Settings};
 use crate::sqlite_api;
-use crate::{authorizer, functions, vfs};
+use crate::{authorizer, functions, location, vfs};
 use libsqlite3_sys as ffi;
-use std::ffi::{c_int, c_void, CStr, CString};
+use std::ffi::{c_int, c_void, CStr, CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What the authorizer and the functions of one connection share.
 pub struct ConnState {
     db: *mut ffi::sqlite3,
     settings: &'static Settings,
+    /// Files of this connection known to be outside every mount: (file, path).
+    unguarded: Mutex<Vec<(usize, Option<PathBuf>)>>,
+    /// Schema names seen in statements (only kept for SQLite before 3.39).
+    seen_names: Mutex<Vec<CString>>,
 }
 
 // SAFETY: SQLite serialises use of a connection; the state is only touched
@@ -29,8 +34,20 @@ const WAL_SWITCH_PATIENCE: Duration = Duration::from_secs(5);
 /// Sets up a connection. Safe to call twice on the same connection.
 pub fn setup(db: *mut ffi::sqlite3) -> Result<(), String> {
     let settings = settings::global().map_err(|e| format!("litefs_guard: {e}"))?;
-    let state = Arc::new(ConnState { db, settings });
-    state.bind("main");
+    vfs::wrap_all().map_err(|e| format!("litefs_guard: {e}"))?;
+    if SET_UP.lock().unwrap_or_else(|e| e.into_inner()).contains(&(db as usize)) {
+        // Loaded again on a guarded connection (`SELECT load_extension(…)`):
+        // its functions cannot be replaced while that statement runs, and
+        // need not be.
+        return Ok(());
+    }
+    let state = Arc::new(ConnState {
+        db,
+        settings,
+        unguarded: Mutex::new(Vec::new()),
+        seen_names: Mutex::new(Vec::new()),
+    });
+    state.bind(c"main");
     if settings.keep_wal {
         state.ensure_wal();
     }
@@ -53,7 +70,19 @@ pub fn setup(db: *mut ffi::sqlite3) -> Result<(), String> {
             "litefs_guard: installing the authorizer failed (code {rc})"
         ));
     }
+    SET_UP.lock().unwrap_or_else(|e| e.into_inner()).push(db as usize);
     Ok(())
+}
+
+/// Connections set up and still open (their state is alive).
+static SET_UP: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+impl Drop for ConnState {
+    /// The last function holding the state goes as the connection closes.
+    fn drop(&mut self) {
+        let mut set = SET_UP.lock().unwrap_or_else(|e| e.into_inner());
+        set.retain(|&d| d != self.db as usize);
+    }
 }
 
 impl ConnState {
@@ -62,30 +91,20 @@ impl ConnState {
     }
 
     /// The file path behind a schema name; None for :memory: and temp.
-    pub fn schema_path(&self, schema: &str) -> Option<PathBuf> {
-        let name = CString::new(schema).ok()?;
+    pub fn schema_path(&self, schema: &CStr) -> Option<PathBuf> {
         // SAFETY: valid connection and C string; SQLite returns null or a C string.
-        let p = unsafe { crate::sqlite!(db_filename(self.db, name.as_ptr())) };
+        let p = unsafe { crate::sqlite!(db_filename(self.db, schema.as_ptr())) };
         if p.is_null() {
             return None;
         }
         // SAFETY: non-null, NUL-terminated, valid until the schema is detached.
-        let s = unsafe { CStr::from_ptr(p) }.to_string_lossy();
-        (!s.is_empty()).then(|| PathBuf::from(s.into_owned()))
+        let b = unsafe { CStr::from_ptr(p) }.to_bytes();
+        (!b.is_empty()).then(|| PathBuf::from(OsStr::from_bytes(b)))
     }
 
-    fn schema_file(&self, schema: &str) -> *mut ffi::sqlite3_file {
-        // Asked each time: sqlite3_deserialize() replaces the main file.
-        if schema == "main" {
-            return self.file_pointer(c"main");
-        }
-        let Ok(name) = CString::new(schema) else {
-            return std::ptr::null_mut();
-        };
-        self.file_pointer(&name)
-    }
-
-    fn file_pointer(&self, name: &CStr) -> *mut ffi::sqlite3_file {
+    /// The open file behind a schema name (asked each time:
+    /// sqlite3_deserialize() replaces the main file).
+    fn schema_file(&self, name: &CStr) -> *mut ffi::sqlite3_file {
         let mut f: *mut ffi::sqlite3_file = std::ptr::null_mut();
         // SAFETY: FILE_POINTER writes one sqlite3_file pointer into `f`.
         let rc = unsafe {
@@ -103,28 +122,67 @@ impl ConnState {
         }
     }
 
-    /// Binds a schema's file to this connection (for IMMEDIATE escalation).
-    fn bind(&self, schema: &str) -> bool {
-        vfs::bind(self.schema_file(schema), self.db)
+    /// Puts a schema's file under the guard: binds it to this connection
+    /// (for IMMEDIATE escalation) and, when a guarded database was opened
+    /// outside the wrappers (before loading, or by a VFS registered since),
+    /// adopts it. Files known to be unguarded are remembered by pointer and
+    /// path, so this costs one file-control call per statement and schema.
+    fn bind(&self, schema: &CStr) -> bool {
+        let f = self.schema_file(schema);
+        if f.is_null() {
+            return false;
+        }
+        if vfs::bind(f, self.db) {
+            return true;
+        }
+        let path = self.schema_path(schema);
+        let mut plain = self.unguarded.lock().unwrap_or_else(|e| e.into_inner());
+        if plain.iter().any(|(p, q)| *p == f as usize && *q == path) {
+            return false;
+        }
+        let found = path
+            .as_deref()
+            .and_then(|p| location::locate(self.settings.mount_dir.as_deref(), p));
+        match found {
+            Some(l) => {
+                // SAFETY: valid connection and schema name.
+                let ro = unsafe { crate::sqlite!(db_readonly(self.db, schema.as_ptr())) } == 1;
+                vfs::adopt(f, l.db, &l.mount, ro);
+                vfs::bind(f, self.db)
+            }
+            None => {
+                if plain.len() > 64 {
+                    plain.remove(0);
+                }
+                plain.push((f as usize, path));
+                false
+            }
+        }
     }
 
-    /// Whether the main database is gated by the VFS (false for the connection
-    /// that loaded the extension: its file was opened before the VFS existed).
+    /// Whether the main database is gated by the VFS.
     pub fn main_is_gated(&self) -> bool {
-        vfs::is_gated(self.schema_file("main"))
+        vfs::is_gated(self.schema_file(c"main"))
+    }
+
+    /// Whether writes to this schema are stopped at the file layer (so the
+    /// authorizer may leave SQLite's own internal statements to the gate).
+    pub fn is_gated(&self, schema: &CStr) -> bool {
+        vfs::is_gated(self.schema_file(schema))
     }
 
     /// Called by the authorizer for every schema a statement names, so
-    /// ATTACHed databases get bound when they are first used.
-    pub fn saw_schema(&self, schema: &str) {
-        if !schema.eq_ignore_ascii_case("main") && !schema.eq_ignore_ascii_case("temp") {
+    /// ATTACHed databases get bound (or adopted) when they are first used.
+    pub fn saw_schema(&self, schema: &CStr) {
+        let b = schema.to_bytes();
+        if !b.eq_ignore_ascii_case(b"main") && !b.eq_ignore_ascii_case(b"temp") {
             self.bind(schema);
         }
     }
 
-    /// The mount guarding `path`, if any.
-    pub fn mount_for(&self, path: &Path) -> Option<PathBuf> {
-        self.settings.mount_for(path)
+    /// The mount guarding `path`, if any (by the file's identity).
+    pub fn mount_for(&self, path: &Path) -> Option<location::Located> {
+        location::locate(self.settings.mount_dir.as_deref(), path)
     }
 
     /// The role as seen for the database at `path` (or the mount alone).
@@ -140,7 +198,7 @@ impl ConnState {
     /// The authorizer's decision for a statement that writes `schema`
     /// (None: every schema). SQLITE_DENY makes the prepare fail with SQLITE_AUTH.
     /// `fresh` skips the VFS's last answer, for writes its gate cannot see.
-    pub fn authorize_write(&self, schema: Option<&str>, fresh: bool) -> c_int {
+    pub fn authorize_write(&self, schema: Option<&CStr>, fresh: bool) -> c_int {
         match schema {
             Some(s) => self.authorize_schema(s, fresh),
             None => {
@@ -155,7 +213,7 @@ impl ConnState {
         }
     }
 
-    fn authorize_schema(&self, s: &str, fresh: bool) -> c_int {
+    fn authorize_schema(&self, s: &CStr, fresh: bool) -> c_int {
         // The VFS re-checks afresh when the write lock is taken, so a file
         // it last saw writable needs no second look at prepare time. Only
         // files inside a mount are the VFS's, so this may come first.
@@ -166,15 +224,15 @@ impl ConnState {
         let Some(path) = self.schema_path(s) else {
             return ffi::SQLITE_OK;
         };
-        let Some(mount) = self.mount_for(&path) else {
+        let Some(l) = self.mount_for(&path) else {
             return ffi::SQLITE_OK;
         };
-        let role = self.role_for(&mount, Some(&path));
+        let role = self.role_for(&l.mount, Some(&l.db));
         vfs::note_role(file, role.may_write());
         if let Some(why) = role.refusal() {
             sqlite_api::log(
                 ffi::SQLITE_AUTH,
-                &format!("litefs_guard: write to {} refused: {why}", path.display()),
+                &format!("litefs_guard: write to {} refused: {why}", l.db.display()),
             );
             return ffi::SQLITE_DENY;
         }
@@ -191,11 +249,12 @@ impl ConnState {
     }
 
     /// Every schema name of the connection ("main", ATTACH names; not "temp").
-    fn schema_names(&self) -> Vec<String> {
-        let mut names = vec!["main".to_string()];
-        let table = sqlite_api::routines();
-        // SAFETY: reads one field; sqlite3_db_name exists from 3.39 on.
-        let Some(db_name) = (unsafe { std::ptr::addr_of!((*table).db_name).read() }) else {
+    /// SQLite before 3.39 cannot list them: there, the names this connection's
+    /// statements used so far stand in (the file-layer gate covers the rest).
+    fn schema_names(&self) -> Vec<CString> {
+        let mut names = vec![c"main".to_owned()];
+        let Some(db_name) = sqlite_api::db_name_routine() else {
+            names.extend(self.seen_names.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
             return names;
         };
         for i in 2..125 {
@@ -205,26 +264,41 @@ impl ConnState {
                 break;
             }
             // SAFETY: non-null C string owned by SQLite.
-            names.push(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned());
+            names.push(unsafe { CStr::from_ptr(p) }.to_owned());
         }
         names
+    }
+
+    /// Remembers a schema name a statement used (for SQLite before 3.39).
+    pub fn note_name(&self, schema: &CStr) {
+        if sqlite_api::version() >= 3_039_000 {
+            return;
+        }
+        let b = schema.to_bytes();
+        if b.eq_ignore_ascii_case(b"main") || b.eq_ignore_ascii_case(b"temp") {
+            return;
+        }
+        let mut seen = self.seen_names.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.iter().any(|n| n.as_c_str() == schema) && seen.len() < 125 {
+            seen.push(schema.to_owned());
+        }
     }
 
     /// Puts the main database in WAL on the primary, waiting out other
     /// connections doing the same (it never touches the application's busy
     /// handler). On a replica nothing is written.
     fn ensure_wal(&self) {
-        let Some(path) = self.schema_path("main") else {
+        let Some(path) = self.schema_path(c"main") else {
             return;
         };
-        let Some(mount) = self.mount_for(&path) else {
+        let Some(l) = self.mount_for(&path) else {
             return;
         };
         // SAFETY: valid connection and schema name.
         if unsafe { crate::sqlite!(db_readonly(self.db, c"main".as_ptr())) } != 0 {
             return;
         }
-        if !self.role_for(&mount, Some(&path)).may_write() {
+        if !self.role_for(&l.mount, Some(&l.db)).may_write() {
             return;
         }
         let start = Instant::now();

@@ -138,6 +138,15 @@ fn error(ctx: *mut ffi::sqlite3_context, msg: &str) {
     unsafe { crate::sqlite!(result_error(ctx, c.as_ptr(), -1)) }
 }
 
+/// An argument echoed in an error message, cut to a readable length.
+fn shown(t: &str) -> String {
+    const MAX: usize = 40;
+    match t.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{:?}… ({} bytes)", &t[..i], t.len()),
+        None => format!("{t:?}"),
+    }
+}
+
 fn no_args(name: &'static str, args: &[Arg]) -> Result<(), FunctionError> {
     if args.is_empty() {
         Ok(())
@@ -152,10 +161,9 @@ fn no_args(name: &'static str, args: &[Arg]) -> Result<(), FunctionError> {
 
 /// The mount and main database this connection's questions are about.
 fn target(state: &ConnState) -> Result<(PathBuf, Option<PathBuf>), FunctionError> {
-    let main = state.schema_path("main");
-    if let Some(p) = &main {
-        if let Some(m) = state.mount_for(p) {
-            return Ok((m, main));
+    if let Some(p) = state.schema_path(c"main") {
+        if let Some(l) = state.mount_for(&p) {
+            return Ok((l.mount, Some(l.db)));
         }
     }
     match &state.settings().mount_dir {
@@ -193,7 +201,7 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
         [Arg::Text(t)] => {
             return Err(FunctionError::BadArgument {
                 name: "litefs_config",
-                message: format!("unknown format {t:?}; use 'json' (the default) or 'yaml'"),
+                message: format!("unknown format {}; use 'json' (the default) or 'yaml'", shown(t)),
             })
         }
         [Arg::Other(kind)] => {

@@ -19,6 +19,7 @@ mod entry;
 mod error;
 mod functions;
 mod halt_lock;
+mod location;
 mod role;
 mod settings;
 mod vfs;

@@ -9,12 +9,29 @@
 
 use libsqlite3_sys as ffi;
 use std::ffi::c_int;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
 /// Oldest SQLite we accept: SQLITE_DIRECTONLY arrived in 3.31.0.
 pub const MIN_VERSION: c_int = 3_031_000;
 
 static ROUTINES: AtomicPtr<ffi::sqlite3_api_routines> = AtomicPtr::new(std::ptr::null_mut());
+static VERSION: AtomicI32 = AtomicI32::new(0);
+
+/// `sqlite3_libversion_number()` of the loading SQLite (0 before `install`).
+pub fn version() -> c_int {
+    VERSION.load(Ordering::Acquire)
+}
+
+/// `sqlite3_db_name`, which only 3.39.0 and later have: older routine tables
+/// end before its slot, so it is never read there.
+pub fn db_name_routine() -> Option<unsafe extern "C" fn(*mut ffi::sqlite3, c_int) -> *const std::ffi::c_char> {
+    if version() < 3_039_000 {
+        return None;
+    }
+    let table = routines();
+    // SAFETY: the table is SQLite's and, from 3.39 on, has this slot.
+    unsafe { std::ptr::addr_of!((*table).db_name).read() }
+}
 
 /// The routine table; null before [`install`].
 pub fn routines() -> *mut ffi::sqlite3_api_routines {
@@ -102,6 +119,7 @@ pub unsafe fn install(table: *mut ffi::sqlite3_api_routines) -> Result<c_int, St
         ));
     }
     ROUTINES.store(table, Ordering::Release);
+    VERSION.store(version, Ordering::Release);
     for name in REQUIRED {
         if !present(name) {
             return Err(format!("SQLite routine {name} is missing from this SQLite build"));

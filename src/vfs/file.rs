@@ -1,15 +1,26 @@
 //! A guarded file: the base VFS's file plus the guard's state, and the
 //! sqlite3_io_methods that put the write gate, IMMEDIATE escalation, the WAL
-//! rule and the translation of LiteFS's refusals in front of it.
+//! rule, the file-layer backstop and the translation of LiteFS's refusals in
+//! front of it.
+//!
+//! Two layouts share one set of methods (the `A` parameter): files the
+//! wrappers opened (our header, then the base file in the same buffer) and
+//! *adopted* files — a guarded database a connection had open before the
+//! guard loaded, or that a VFS registered later opened — whose method table
+//! was swapped for ours while the base file stays where it is; their state
+//! lives in a side table keyed by the file pointer.
 
+use super::backstop::{self, Backstop};
 use super::locks::WalLocks;
 use super::{boundary, Kind};
 use crate::role::{self, Role};
 use crate::settings;
 use crate::sqlite_api;
 use libsqlite3_sys as ffi;
+use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a role check that allowed writes spares the authorizer another
@@ -54,6 +65,12 @@ struct FileState {
     rollback_declined: bool,
     /// When a role check for this file last allowed writes.
     verified_primary: Option<Instant>,
+    /// The lock level SQLite holds on the base file (main database).
+    lock: c_int,
+    /// A `PRAGMA journal_mode` away from WAL passed the WAL rule (LITEFS_GUARD_WAL=0).
+    leaving_wal: bool,
+    /// Whether the next write must be vouched for (see `backstop`).
+    backstop: Backstop,
 }
 
 impl FileState {
@@ -73,7 +90,10 @@ impl FileState {
         let role = self.role();
         self.note(role.may_write());
         match role.refusal() {
-            None => Ok(()),
+            None => {
+                backstop::grant(self.backstop.key());
+                Ok(())
+            }
             Some(why) => {
                 sqlite_api::log(
                     ffi::SQLITE_READONLY,
@@ -115,6 +135,20 @@ impl FileState {
             }
             _ => None,
         }
+    }
+
+    /// What the backstop asks before a write it has no evidence for.
+    fn vouch(&mut self) -> Result<(), c_int> {
+        let mut backstop = std::mem::replace(&mut self.backstop, Backstop::new(0));
+        let r = backstop.check(&mut || self.gate());
+        self.backstop = backstop;
+        r
+    }
+
+    /// The write transaction on this database ended (or may have).
+    fn end_of_write(&mut self) {
+        backstop::revoke(self.backstop.key());
+        self.backstop.arm();
     }
 
     fn note(&mut self, may_write: bool) {
@@ -164,6 +198,24 @@ pub(super) unsafe fn open(
     unsafe {
         (*gf).file.pMethods = std::ptr::null();
         (*gf).state = std::ptr::null_mut();
+        let mut state = Box::new(FileState::new(kind, db_path, &mount, flags));
+        if kind == Kind::Journal && flags & ffi::SQLITE_OPEN_READWRITE != 0 {
+            // Opening a journal to write it starts a write transaction (or
+            // plays back a hot journal): never on a node that may not write.
+            // Asked before the file is created, so nothing is left behind.
+            if let Err(rc) = state.vouch() {
+                if flags & ffi::SQLITE_OPEN_CREATE == 0 {
+                    sqlite_api::log(
+                        rc,
+                        &format!(
+                            "litefs_guard: {}-journal is a hot journal; this node may not write, so it is left for the primary",
+                            state.db_path.display()
+                        ),
+                    );
+                }
+                return rc;
+            }
+        }
         let Some(x_open) = (*b).xOpen else {
             return ffi::SQLITE_CANTOPEN;
         };
@@ -171,10 +223,18 @@ pub(super) unsafe fn open(
         if rc != ffi::SQLITE_OK || (*real).pMethods.is_null() {
             return rc;
         }
-        let version = (*(*real).pMethods).iVersion;
-        let state = Box::new(FileState {
+        (*gf).state = Box::into_raw(state);
+        (*gf).file.pMethods = methods_for::<false>((*real).pMethods);
+    }
+    ffi::SQLITE_OK
+}
+
+impl FileState {
+    fn new(kind: Kind, db_path: PathBuf, mount: &Path, flags: c_int) -> FileState {
+        FileState {
             kind,
-            target: role::Target::new(&mount, Some(&db_path)),
+            target: role::Target::new(mount, Some(&db_path)),
+            backstop: Backstop::new(backstop::key_of(&db_path)),
             db_path,
             read_only: flags & ffi::SQLITE_OPEN_READONLY != 0,
             conn: std::ptr::null_mut(),
@@ -185,20 +245,72 @@ pub(super) unsafe fn open(
             guard_reserved: false,
             rollback_declined: false,
             verified_primary: None,
-        });
-        (*gf).state = Box::into_raw(state);
-        (*gf).file.pMethods = match version {
-            v if v >= 3 => &METHODS_V3,
-            2 => &METHODS_V2,
-            _ => &METHODS_V1,
-        };
+            lock: ffi::SQLITE_LOCK_NONE,
+            leaving_wal: false,
+        }
     }
-    ffi::SQLITE_OK
+}
+
+/// Our method table mirroring the base file's: same version, and no shm
+/// methods where the base has none (`unix-none`, `unix-dotfile`): offering
+/// them would make SQLite use WAL there and call a missing method.
+fn methods_for<const A: bool>(base: *const ffi::sqlite3_io_methods) -> &'static ffi::sqlite3_io_methods {
+    // SAFETY: SQLite's base file has a valid method table.
+    let b = unsafe { &*base };
+    let shm = b.iVersion >= 2 && b.xShmMap.is_some() && b.xShmLock.is_some();
+    match (A, b.iVersion, shm) {
+        (false, v, true) if v >= 3 => &METHODS_V3,
+        (false, v, false) if v >= 3 => &METHODS_V3_NOSHM,
+        (false, 2, true) => &METHODS_V2,
+        (false, _, _) => &METHODS_V1,
+        (true, v, true) if v >= 3 => &ADOPTED_V3,
+        (true, v, false) if v >= 3 => &ADOPTED_V3_NOSHM,
+        (true, 2, true) => &ADOPTED_V2,
+        (true, _, _) => &ADOPTED_V1,
+    }
 }
 
 fn real_file(f: *mut ffi::sqlite3_file) -> *mut ffi::sqlite3_file {
     // SAFETY: the base file lives HEADER_SIZE bytes into the same buffer.
     unsafe { (f as *mut u8).add(HEADER_SIZE) as *mut ffi::sqlite3_file }
+}
+
+/// An adopted file: its state and the method table it had.
+struct Adopted {
+    state: Box<FileState>,
+    methods: *const ffi::sqlite3_io_methods,
+}
+
+// SAFETY: only touched under the ADOPTED mutex or by SQLite's serialised
+// calls on that file.
+unsafe impl Send for Adopted {}
+
+static ADOPTED: Mutex<Option<HashMap<usize, Adopted>>> = Mutex::new(None);
+
+fn with_adopted<T>(f: *mut ffi::sqlite3_file, g: impl FnOnce(&mut Adopted) -> T) -> Option<T> {
+    let mut map = ADOPTED.lock().unwrap_or_else(|e| e.into_inner());
+    map.as_mut()?.get_mut(&(f as usize)).map(g)
+}
+
+/// The three things every method needs: our state, the file the base methods
+/// take, and those methods.
+///
+/// # Safety
+/// `f` is an open file whose methods are ours of layout `A`.
+unsafe fn parts<'a, const A: bool>(
+    f: *mut ffi::sqlite3_file,
+) -> (&'a mut FileState, *mut ffi::sqlite3_file, &'a ffi::sqlite3_io_methods) {
+    if A {
+        let (state, methods) = with_adopted(f, |a| (&mut *a.state as *mut FileState, a.methods))
+            .expect("an adopted file is in the side table until it closes");
+        // SAFETY: the state is boxed (stable address) and freed only in
+        // x_close; SQLite serialises calls per file; the methods are static.
+        unsafe { (&mut *state, f, &*methods) }
+    } else {
+        let real = real_file(f);
+        // SAFETY: set in `open`, freed only in `x_close`; the base file is open.
+        unsafe { (&mut *(*(f as *mut GuardFile)).state, real, &*(*real).pMethods) }
+    }
 }
 
 fn is_ours(f: *mut ffi::sqlite3_file) -> bool {
@@ -207,14 +319,61 @@ fn is_ours(f: *mut ffi::sqlite3_file) -> bool {
     }
     // SAFETY: `f` is a file SQLite returned for a connection; reading pMethods is valid.
     let m = unsafe { (*f).pMethods };
-    std::ptr::eq(m, &METHODS_V1) || std::ptr::eq(m, &METHODS_V2) || std::ptr::eq(m, &METHODS_V3)
+    ALL_METHODS.iter().any(|t| std::ptr::eq(m, *t))
 }
 
+fn is_adopted(f: *mut ffi::sqlite3_file) -> bool {
+    // SAFETY: as in is_ours.
+    let m = unsafe { (*f).pMethods };
+    [&ADOPTED_V1, &ADOPTED_V2, &ADOPTED_V3, &ADOPTED_V3_NOSHM]
+        .iter()
+        .any(|t| std::ptr::eq(m, *t))
+}
+
+/// The state of one of our files, whichever its layout.
+///
 /// # Safety
 /// `f` is one of our open files.
-unsafe fn state<'a>(f: *mut ffi::sqlite3_file) -> &'a mut FileState {
-    // SAFETY: set in `open`, freed only in `x_close`; SQLite serialises calls per file.
-    unsafe { &mut *(*(f as *mut GuardFile)).state }
+unsafe fn state_of<'a>(f: *mut ffi::sqlite3_file) -> &'a mut FileState {
+    if is_adopted(f) {
+        // SAFETY: caller contract.
+        unsafe { parts::<true>(f).0 }
+    } else {
+        // SAFETY: caller contract.
+        unsafe { parts::<false>(f).0 }
+    }
+}
+
+/// Puts a guarded main database that a connection opened outside the
+/// wrappers (before the guard loaded, or through a VFS registered later)
+/// under the guard: its method table is swapped for ours, which forward to
+/// the original with the same file. Must run under the connection's mutex
+/// (SQLite holds it during the auto-extension, authorizer and file control).
+/// Returns false when `f` was ours already or is not a main database.
+pub fn adopt(f: *mut ffi::sqlite3_file, db_path: PathBuf, mount: &Path, read_only: bool) -> bool {
+    if f.is_null() || is_ours(f) {
+        return false;
+    }
+    // SAFETY: an open file of a live connection: pMethods is valid or null.
+    let orig = unsafe { (*f).pMethods };
+    if orig.is_null() {
+        return false;
+    }
+    let flags = if read_only {
+        ffi::SQLITE_OPEN_READONLY
+    } else {
+        ffi::SQLITE_OPEN_READWRITE
+    };
+    let state = Box::new(FileState::new(Kind::MainDb, db_path, mount, flags));
+    {
+        let mut map = ADOPTED.lock().unwrap_or_else(|e| e.into_inner());
+        map.get_or_insert_with(HashMap::new)
+            .insert(f as usize, Adopted { state, methods: orig });
+    }
+    // SAFETY: swapping the method table under the connection's mutex; the
+    // original table is restored before the base xClose runs.
+    unsafe { (*f).pMethods = methods_for::<true>(orig) };
+    true
 }
 
 /// Binds a main database file to its connection so escalation can ask
@@ -225,7 +384,10 @@ pub fn bind(f: *mut ffi::sqlite3_file, conn: *mut ffi::sqlite3) -> bool {
         return false;
     }
     // SAFETY: `f` is ours (checked) and open.
-    let s = unsafe { state(f) };
+    let s = unsafe { state_of(f) };
+    if s.kind != Kind::MainDb {
+        return true;
+    }
     if !s.conn.is_null() && s.conn != conn {
         // Two connections on one file: shared-cache mode. Either may close
         // while the file stays open, so neither is remembered: no escalation.
@@ -241,7 +403,7 @@ pub fn bind(f: *mut ffi::sqlite3_file, conn: *mut ffi::sqlite3) -> bool {
 pub fn verified_primary(f: *mut ffi::sqlite3_file) -> bool {
     // SAFETY: `f` is ours (checked) and open.
     is_ours(f)
-        && unsafe { state(f) }
+        && unsafe { state_of(f) }
             .verified_primary
             .is_some_and(|t| t.elapsed() < VERIFIED_TTL)
 }
@@ -250,7 +412,7 @@ pub fn verified_primary(f: *mut ffi::sqlite3_file) -> bool {
 pub fn note_role(f: *mut ffi::sqlite3_file, may_write: bool) {
     if is_ours(f) {
         // SAFETY: `f` is ours (checked) and open.
-        unsafe { state(f) }.note(may_write);
+        unsafe { state_of(f) }.note(may_write);
     }
 }
 
@@ -259,57 +421,68 @@ pub fn is_gated(f: *mut ffi::sqlite3_file) -> bool {
     is_ours(f)
 }
 
-// The methods. SAFETY (all): SQLite calls them with a file opened by `open`
-// (our header, then a base file whose pMethods is non-null); `real_file`
-// gives the base file and `base_methods` its method table.
-
-unsafe fn base_methods<'a>(f: *mut ffi::sqlite3_file) -> &'a ffi::sqlite3_io_methods {
-    unsafe { &*(*real_file(f)).pMethods }
-}
+// The methods. SAFETY (all): SQLite calls them with a file whose method
+// table is one of ours of layout `A` (see `parts`), open until x_close.
 
 macro_rules! forward {
-    ($f:expr, $m:ident ( $($arg:expr),* )) => {{
-        let real = real_file($f);
-        #[allow(unused_unsafe)]
-        match unsafe { base_methods($f) }.$m {
+    ($base:expr, $real:expr, $m:ident ( $($arg:expr),* )) => {{
+        match $base.$m {
             #[allow(unused_unsafe)]
-            Some(m) => unsafe { m(real, $($arg),*) },
+            Some(m) => unsafe { m($real, $($arg),*) },
             None => ffi::SQLITE_IOERR,
         }
     }};
 }
 
-unsafe extern "C" fn x_close(f: *mut ffi::sqlite3_file) -> c_int {
+unsafe extern "C" fn x_close<const A: bool>(f: *mut ffi::sqlite3_file) -> c_int {
     boundary(ffi::SQLITE_IOERR_CLOSE, || {
-        let gf = f as *mut GuardFile;
         // SAFETY: see above; the state is freed exactly once, here.
         unsafe {
-            if !(*gf).state.is_null() {
-                let s = state(f);
-                // Release before the base unmaps or closes: an in-process leak otherwise.
-                s.wal.release(&mut |o, n, fl| base_shm_lock(f, o, n, fl));
+            let (s, real, base) = parts::<A>(f);
+            // Release before the base unmaps or closes: an in-process leak otherwise.
+            s.wal.release(&mut |o, n, fl| forward!(base, real, xShmLock(o, n, fl)));
+            if s.kind == Kind::Journal {
+                // DELETE mode ends each write transaction by closing its journal.
+                backstop::revoke(s.backstop.key());
+            }
+            if A {
+                let orig = with_adopted(f, |a| a.methods).unwrap_or(std::ptr::null());
+                let mut map = ADOPTED.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(m) = map.as_mut() {
+                    m.remove(&(f as usize));
+                }
+                drop(map);
+                (*f).pMethods = orig;
+                match orig.as_ref().and_then(|m| m.xClose) {
+                    Some(close) => close(f),
+                    None => ffi::SQLITE_OK,
+                }
+            } else {
+                let gf = f as *mut GuardFile;
                 drop(Box::from_raw((*gf).state));
                 (*gf).state = std::ptr::null_mut();
+                let rc = forward!(base, real, xClose());
+                (*gf).file.pMethods = std::ptr::null();
+                rc
             }
-            let rc = forward!(f, xClose());
-            (*gf).file.pMethods = std::ptr::null();
-            rc
         }
     })
 }
 
-unsafe extern "C" fn x_read(
+unsafe extern "C" fn x_read<const A: bool>(
     f: *mut ffi::sqlite3_file,
     buf: *mut c_void,
     n: c_int,
     off: ffi::sqlite3_int64,
 ) -> c_int {
-    forward!(f, xRead(buf, n, off))
+    // SAFETY: see above.
+    let (_, real, base) = unsafe { parts::<A>(f) };
+    forward!(base, real, xRead(buf, n, off))
 }
 
 /// LiteFS refuses writes on a replica with EACCES at the FUSE layer, which
 /// SQLite reports as "disk I/O error" in WAL mode. Say what it really is.
-fn translate(f: *mut ffi::sqlite3_file, rc: c_int) -> c_int {
+fn translate(s: &mut FileState, rc: c_int) -> c_int {
     if rc == ffi::SQLITE_OK || rc & 0xff != ffi::SQLITE_IOERR {
         return rc;
     }
@@ -317,49 +490,92 @@ fn translate(f: *mut ffi::sqlite3_file, rc: c_int) -> c_int {
     if ![libc::EACCES, libc::EROFS, libc::EPERM].contains(&errno) {
         return rc;
     }
-    // SAFETY: `f` is ours and open.
-    match unsafe { state(f) }.gate() {
+    match s.gate() {
         Ok(()) => rc,
         Err(readonly) => readonly,
     }
 }
 
-unsafe extern "C" fn x_write(
+/// The backstop's question before `n` bytes are written at `off`.
+fn before_write(s: &mut FileState, buf: *const c_void, n: c_int, off: i64) -> Result<(), c_int> {
+    // SAFETY: SQLite passes `n` readable bytes.
+    let bytes = |len: usize| unsafe { std::slice::from_raw_parts(buf as *const u8, len.min(n.max(0) as usize)) };
+    let mut backstop = std::mem::replace(&mut s.backstop, Backstop::new(0));
+    let r = match s.kind {
+        Kind::MainDb => backstop.check(&mut || s.gate()),
+        Kind::Journal => {
+            // SQLite ends a transaction in PERSIST and EXCLUSIVE mode by
+            // zeroing the header's first bytes.
+            let cleared = off == 0 && n >= 8 && bytes(8).iter().all(|b| *b == 0);
+            backstop.journal_write(off, cleared, &mut || s.gate())
+        }
+        Kind::Wal => {
+            // A frame header (24 bytes after the 32-byte WAL header) whose
+            // "database size" field is set marks a commit.
+            let commit = n == 24 && off >= 32 && bytes(8)[4..8] != [0, 0, 0, 0];
+            backstop.wal_write(off, n as i64, commit, &mut || s.gate())
+        }
+    };
+    s.backstop = backstop;
+    r
+}
+
+unsafe extern "C" fn x_write<const A: bool>(
     f: *mut ffi::sqlite3_file,
     buf: *const c_void,
     n: c_int,
     off: ffi::sqlite3_int64,
 ) -> c_int {
     boundary(ffi::SQLITE_IOERR_WRITE, || {
-        translate(f, forward!(f, xWrite(buf, n, off)))
+        // SAFETY: see above.
+        let (s, real, base) = unsafe { parts::<A>(f) };
+        if let Err(rc) = before_write(s, buf, n, off) {
+            return rc;
+        }
+        let rc = forward!(base, real, xWrite(buf, n, off));
+        translate(s, rc)
     })
 }
 
-unsafe extern "C" fn x_truncate(f: *mut ffi::sqlite3_file, size: ffi::sqlite3_int64) -> c_int {
+unsafe extern "C" fn x_truncate<const A: bool>(f: *mut ffi::sqlite3_file, size: ffi::sqlite3_int64) -> c_int {
     boundary(ffi::SQLITE_IOERR_TRUNCATE, || {
-        translate(f, forward!(f, xTruncate(size)))
+        // SAFETY: see above.
+        let (s, real, base) = unsafe { parts::<A>(f) };
+        if s.kind == Kind::Journal && size == 0 {
+            // TRUNCATE mode ends a write transaction this way; an empty
+            // journal is a cold one.
+            s.end_of_write();
+        } else if let Err(rc) = s.vouch() {
+            return rc;
+        }
+        let rc = forward!(base, real, xTruncate(size));
+        translate(s, rc)
     })
 }
 
-unsafe extern "C" fn x_sync(f: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
+unsafe extern "C" fn x_sync<const A: bool>(f: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
     boundary(ffi::SQLITE_IOERR_FSYNC, || {
-        translate(f, forward!(f, xSync(flags)))
+        // SAFETY: see above.
+        let (s, real, base) = unsafe { parts::<A>(f) };
+        let rc = forward!(base, real, xSync(flags));
+        translate(s, rc)
     })
 }
 
-unsafe extern "C" fn x_file_size(f: *mut ffi::sqlite3_file, out: *mut ffi::sqlite3_int64) -> c_int {
-    forward!(f, xFileSize(out))
+unsafe extern "C" fn x_file_size<const A: bool>(f: *mut ffi::sqlite3_file, out: *mut ffi::sqlite3_int64) -> c_int {
+    // SAFETY: see above.
+    let (_, real, base) = unsafe { parts::<A>(f) };
+    forward!(base, real, xFileSize(out))
 }
 
 /// Bytes 18 and 19 of the header are 2 in a WAL database.
-fn header_says_wal(f: *mut ffi::sqlite3_file) -> bool {
+fn header_says_wal(s: &FileState, real: *mut ffi::sqlite3_file, base: &ffi::sqlite3_io_methods) -> bool {
     // A mapped wal-index answers without a read (on LiteFS, a FUSE round trip).
-    // SAFETY: `f` is ours and open.
-    if unsafe { state(f) }.shm_mapped {
+    if s.shm_mapped {
         return true;
     }
     let mut hdr = [0u8; 2];
-    let rc = forward!(f, xRead(hdr.as_mut_ptr() as *mut c_void, 2, 18));
+    let rc = forward!(base, real, xRead(hdr.as_mut_ptr() as *mut c_void, 2, 18));
     rc == ffi::SQLITE_OK && hdr == [2, 2]
 }
 
@@ -369,14 +585,14 @@ fn journal_exists(db_path: &Path) -> bool {
     std::fs::symlink_metadata(PathBuf::from(p)).is_ok()
 }
 
-unsafe extern "C" fn x_lock(f: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+unsafe extern "C" fn x_lock<const A: bool>(f: *mut ffi::sqlite3_file, level: c_int) -> c_int {
     boundary(ffi::SQLITE_IOERR_LOCK, || {
-        // SAFETY: `f` is ours and open.
-        let s = unsafe { state(f) };
+        // SAFETY: see above.
+        let (s, real, base) = unsafe { parts::<A>(f) };
         if s.kind != Kind::MainDb {
-            return forward!(f, xLock(level));
+            return forward!(base, real, xLock(level));
         }
-        match level {
+        let rc = match level {
             ffi::SQLITE_LOCK_RESERVED => {
                 // The rollback-journal write gate (the WAL one is in xShmLock).
                 if !s.guard_reserved {
@@ -384,37 +600,64 @@ unsafe extern "C" fn x_lock(f: *mut ffi::sqlite3_file, level: c_int) -> c_int {
                         return rc;
                     }
                 }
-                forward!(f, xLock(level))
+                forward!(base, real, xLock(level))
             }
             ffi::SQLITE_LOCK_SHARED => {
-                let rc = forward!(f, xLock(level));
+                let rc = forward!(base, real, xLock(level));
                 if rc != ffi::SQLITE_OK
                     || s.rollback_declined
                     || s.guard_reserved
                     || !s.escalation_candidate()
                 {
-                    return rc;
+                    rc
+                } else {
+                    s.lock = ffi::SQLITE_LOCK_SHARED;
+                    escalate_rollback(s, real, base)
                 }
-                escalate_rollback(f, s)
             }
-            ffi::SQLITE_LOCK_EXCLUSIVE if header_says_wal(f) && s.gate().is_err() => {
-                // In WAL mode SQLite locks the database file exclusively only to
-                // checkpoint and delete the WAL as the last connection closes
-                // (or to leave WAL). On a node that may not write, "busy" makes
-                // it skip that quietly and leave the files alone.
-                ffi::SQLITE_BUSY
+            ffi::SQLITE_LOCK_EXCLUSIVE => {
+                if header_says_wal(s, real, base) {
+                    // In WAL mode SQLite locks the database file exclusively to
+                    // checkpoint and delete the WAL as the last connection
+                    // closes (or to leave WAL). On a node that may not write,
+                    // "busy" makes it skip that quietly and leave the files
+                    // alone. (In locking_mode=EXCLUSIVE it is taken at the first
+                    // read, with no wal-index mapped: reads go on; the
+                    // backstop watches its writes.)
+                    if s.shm_mapped && s.wal.read_slot.is_none() && !s.leaving_wal && s.gate().is_err() {
+                        return ffi::SQLITE_BUSY;
+                    }
+                } else if s.lock < ffi::SQLITE_LOCK_RESERVED && !s.guard_reserved {
+                    // Straight from SHARED to EXCLUSIVE: SQLite is about to
+                    // play back a hot journal into the database.
+                    if let Err(rc) = s.gate() {
+                        sqlite_api::log(
+                            rc,
+                            &format!(
+                                "litefs_guard: {}-journal is a hot journal; this node may not write, so it is left for the primary",
+                                s.db_path.display()
+                            ),
+                        );
+                        return ffi::SQLITE_READONLY_ROLLBACK;
+                    }
+                }
+                forward!(base, real, xLock(level))
             }
-            _ => forward!(f, xLock(level)),
+            _ => forward!(base, real, xLock(level)),
+        };
+        if rc == ffi::SQLITE_OK {
+            s.lock = s.lock.max(level);
         }
+        rc
     })
 }
 
 /// Rollback-journal escalation: holding SHARED, also take RESERVED so a
 /// plain BEGIN behaves like BEGIN IMMEDIATE. While RESERVED is busy, drop to
 /// NONE between busy-handler calls so the current writer can commit.
-fn escalate_rollback(f: *mut ffi::sqlite3_file, s: &mut FileState) -> c_int {
+fn escalate_rollback(s: &mut FileState, real: *mut ffi::sqlite3_file, base: &ffi::sqlite3_io_methods) -> c_int {
     // Never on a WAL database: RESERVED would then be held for good.
-    if header_says_wal(f) {
+    if header_says_wal(s, real, base) {
         return ffi::SQLITE_OK;
     }
     if !s.role().may_write() {
@@ -423,26 +666,29 @@ fn escalate_rollback(f: *mut ffi::sqlite3_file, s: &mut FileState) -> c_int {
     }
     let mut waited = false;
     loop {
-        match forward!(f, xLock(ffi::SQLITE_LOCK_RESERVED)) {
+        match forward!(base, real, xLock(ffi::SQLITE_LOCK_RESERVED)) {
             ffi::SQLITE_OK => {
                 // Nobody else can be writing now, so a journal is hot: let
                 // SQLite roll it back as a plain deferred transaction. And
                 // after queueing for the lock, the role may have changed.
                 if journal_exists(&s.db_path) || (waited && s.gate().is_err()) {
-                    forward!(f, xUnlock(ffi::SQLITE_LOCK_SHARED));
+                    forward!(base, real, xUnlock(ffi::SQLITE_LOCK_SHARED));
                     s.rollback_declined = true;
                 } else {
                     s.guard_reserved = true;
+                    s.lock = ffi::SQLITE_LOCK_RESERVED;
                     s.note(true);
+                    backstop::grant(s.backstop.key());
                 }
                 return ffi::SQLITE_OK;
             }
             ffi::SQLITE_BUSY => {
                 waited = true;
-                forward!(f, xUnlock(ffi::SQLITE_LOCK_NONE));
+                forward!(base, real, xUnlock(ffi::SQLITE_LOCK_NONE));
                 let retry = s.call_busy();
-                let rc = forward!(f, xLock(ffi::SQLITE_LOCK_SHARED));
+                let rc = forward!(base, real, xLock(ffi::SQLITE_LOCK_SHARED));
                 if rc != ffi::SQLITE_OK {
+                    s.lock = ffi::SQLITE_LOCK_NONE;
                     return rc;
                 }
                 if !retry {
@@ -459,31 +705,40 @@ fn escalate_rollback(f: *mut ffi::sqlite3_file, s: &mut FileState) -> c_int {
     }
 }
 
-unsafe extern "C" fn x_unlock(f: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+unsafe extern "C" fn x_unlock<const A: bool>(f: *mut ffi::sqlite3_file, level: c_int) -> c_int {
     boundary(ffi::SQLITE_IOERR_UNLOCK, || {
-        // SAFETY: `f` is ours and open.
-        let s = unsafe { state(f) };
+        // SAFETY: see above.
+        let (s, real, base) = unsafe { parts::<A>(f) };
         if s.kind == Kind::MainDb && level <= ffi::SQLITE_LOCK_SHARED {
+            if s.lock >= ffi::SQLITE_LOCK_RESERVED {
+                // A rollback-mode write transaction ended.
+                s.end_of_write();
+            }
             s.guard_reserved = false;
+            s.leaving_wal = false;
             if level == ffi::SQLITE_LOCK_NONE {
                 s.rollback_declined = false;
                 // Safety net: a transaction that failed before taking a read
                 // slot must not leave the escalated write lock behind.
-                s.wal.release_if_idle(&mut |o, n, fl| base_shm_lock(f, o, n, fl));
+                s.wal.release_if_idle(&mut |o, n, fl| forward!(base, real, xShmLock(o, n, fl)));
             }
         }
-        forward!(f, xUnlock(level))
+        let rc = forward!(base, real, xUnlock(level));
+        s.lock = s.lock.min(level);
+        rc
     })
 }
 
-unsafe extern "C" fn x_check_reserved_lock(f: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
-    forward!(f, xCheckReservedLock(out))
+unsafe extern "C" fn x_check_reserved_lock<const A: bool>(f: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
+    // SAFETY: see above.
+    let (_, real, base) = unsafe { parts::<A>(f) };
+    forward!(base, real, xCheckReservedLock(out))
 }
 
-unsafe extern "C" fn x_file_control(f: *mut ffi::sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
+unsafe extern "C" fn x_file_control<const A: bool>(f: *mut ffi::sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
     boundary(ffi::SQLITE_ERROR, || {
-        // SAFETY: `f` is ours and open.
-        let s = unsafe { state(f) };
+        // SAFETY: see above.
+        let (s, real, base) = unsafe { parts::<A>(f) };
         match op {
             ffi::SQLITE_FCNTL_BUSYHANDLER if !arg.is_null() => {
                 // SAFETY: SQLite passes {xBusyHandler, pBusyArg} as two pointers.
@@ -502,10 +757,25 @@ unsafe extern "C" fn x_file_control(f: *mut ffi::sqlite3_file, op: c_int, arg: *
                     sqlite_api::log(ffi::SQLITE_ERROR, &msg);
                     return ffi::SQLITE_ERROR;
                 }
+                if name.is_some_and(|n| n.eq_ignore_ascii_case("journal_mode"))
+                    && value.is_some_and(|v| !v.trim().eq_ignore_ascii_case("wal"))
+                {
+                    s.leaving_wal = true;
+                }
+            }
+            ffi::SQLITE_FCNTL_COMMIT_PHASETWO if s.kind == Kind::MainDb => {
+                // Sent at every commit, in every locking mode.
+                s.end_of_write();
+            }
+            ffi::SQLITE_FCNTL_SIZE_HINT | ffi::SQLITE_FCNTL_BEGIN_ATOMIC_WRITE | ffi::SQLITE_FCNTL_COMMIT_ATOMIC_WRITE => {
+                // These grow or write the file.
+                if let Err(rc) = s.vouch() {
+                    return rc;
+                }
             }
             _ => {}
         }
-        forward!(f, xFileControl(op, arg))
+        forward!(base, real, xFileControl(op, arg))
     })
 }
 
@@ -516,49 +786,51 @@ fn cstr<'a>(p: *const c_char) -> Option<&'a str> {
         .flatten()
 }
 
-unsafe extern "C" fn x_sector_size(f: *mut ffi::sqlite3_file) -> c_int {
-    let real = real_file(f);
-    match unsafe { base_methods(f) }.xSectorSize {
+unsafe extern "C" fn x_sector_size<const A: bool>(f: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: see above.
+    let (_, real, base) = unsafe { parts::<A>(f) };
+    match base.xSectorSize {
+        // SAFETY: the base file's own method.
         Some(m) => unsafe { m(real) },
         None => 4096,
     }
 }
 
-unsafe extern "C" fn x_device_characteristics(f: *mut ffi::sqlite3_file) -> c_int {
-    let real = real_file(f);
-    match unsafe { base_methods(f) }.xDeviceCharacteristics {
+unsafe extern "C" fn x_device_characteristics<const A: bool>(f: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: see above.
+    let (_, real, base) = unsafe { parts::<A>(f) };
+    match base.xDeviceCharacteristics {
+        // SAFETY: the base file's own method.
         Some(m) => unsafe { m(real) },
         None => 0,
     }
 }
 
-unsafe extern "C" fn x_shm_map(
+unsafe extern "C" fn x_shm_map<const A: bool>(
     f: *mut ffi::sqlite3_file,
     pg: c_int,
     pgsz: c_int,
     extend: c_int,
     pp: *mut *mut c_void,
 ) -> c_int {
-    let rc = forward!(f, xShmMap(pg, pgsz, extend, pp));
+    // SAFETY: see above.
+    let (s, real, base) = unsafe { parts::<A>(f) };
+    let rc = forward!(base, real, xShmMap(pg, pgsz, extend, pp));
     if rc == ffi::SQLITE_OK {
-        // SAFETY: `f` is ours and open.
-        unsafe { state(f) }.shm_mapped = true;
+        s.shm_mapped = true;
     }
     rc
 }
 
-fn base_shm_lock(f: *mut ffi::sqlite3_file, offset: c_int, n: c_int, flags: c_int) -> c_int {
-    forward!(f, xShmLock(offset, n, flags))
-}
-
-unsafe extern "C" fn x_shm_lock(f: *mut ffi::sqlite3_file, offset: c_int, n: c_int, flags: c_int) -> c_int {
+unsafe extern "C" fn x_shm_lock<const A: bool>(f: *mut ffi::sqlite3_file, offset: c_int, n: c_int, flags: c_int) -> c_int {
     boundary(ffi::SQLITE_IOERR_SHMLOCK, || {
-        // SAFETY: `f` is ours and open.
-        let s = unsafe { state(f) };
+        // SAFETY: see above.
+        let (s, real, base) = unsafe { parts::<A>(f) };
+        let unlock = flags & ffi::SQLITE_SHM_UNLOCK != 0;
         // The lock state is moved out so the gate may borrow the rest of `s`.
         let mut wal = std::mem::take(&mut s.wal);
         let rc = wal.shm_lock(
-            &mut |o, n, fl| base_shm_lock(f, o, n, fl),
+            &mut |o, n, fl| forward!(base, real, xShmLock(o, n, fl)),
             offset,
             n,
             flags,
@@ -568,13 +840,22 @@ unsafe extern "C" fn x_shm_lock(f: *mut ffi::sqlite3_file, offset: c_int, n: c_i
                 let just_checked = offset == super::locks::WAL_CKPT_LOCK
                     && s.verified_primary.is_some_and(|t| t.elapsed() < CHECKPOINT_REUSE);
                 if just_checked {
+                    backstop::grant(s.backstop.key());
                     Ok(())
                 } else {
                     s.gate()
                 }
             },
         );
+        let writer_done = unlock
+            && n == 1
+            && (offset == super::locks::WAL_WRITE_LOCK || offset == super::locks::WAL_CKPT_LOCK)
+            && !wal.guard_write;
         s.wal = wal;
+        if writer_done {
+            // A WAL write transaction or checkpoint ended.
+            s.end_of_write();
+        }
         if rc == ffi::SQLITE_BUSY && mount_may_be_dead() {
             return s.dead_mount_error().unwrap_or(rc);
         }
@@ -585,83 +866,106 @@ unsafe extern "C" fn x_shm_lock(f: *mut ffi::sqlite3_file, offset: c_int, n: c_i
 /// The first shm call of every WAL read transaction, made while SQLite reads
 /// the wal-index header: the place to take the write lock for a plain BEGIN
 /// (see the README's "IMMEDIATE for plain BEGIN").
-unsafe extern "C" fn x_shm_barrier(f: *mut ffi::sqlite3_file) {
+unsafe extern "C" fn x_shm_barrier<const A: bool>(f: *mut ffi::sqlite3_file) {
     boundary((), || {
-        // SAFETY: `f` is ours and open.
-        let s = unsafe { state(f) };
+        // SAFETY: see above.
+        let (s, real, base) = unsafe { parts::<A>(f) };
         if s.wal.may_escalate() && s.escalation_candidate() {
             if s.role().may_write() {
                 s.note(true);
                 // The lock state is moved out so the closures may use `s`.
                 let mut wal = std::mem::take(&mut s.wal);
                 let busy = s.busy;
-                wal.escalate(
-                    &mut |o, n, fl| base_shm_lock(f, o, n, fl),
+                let got = wal.escalate(
+                    &mut |o, n, fl| forward!(base, real, xShmLock(o, n, fl)),
                     &mut || call_busy(busy),
                     &mut || s.gate().is_ok(),
                 );
                 s.wal = wal;
+                if got {
+                    backstop::grant(s.backstop.key());
+                }
             } else {
                 s.note(false);
                 s.wal.declined = true;
             }
         }
-        let real = real_file(f);
-        if let Some(m) = unsafe { base_methods(f) }.xShmBarrier {
+        if let Some(m) = base.xShmBarrier {
+            // SAFETY: the base file's own method.
             unsafe { m(real) }
         }
     })
 }
 
-unsafe extern "C" fn x_shm_unmap(f: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
+unsafe extern "C" fn x_shm_unmap<const A: bool>(f: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
     boundary(ffi::SQLITE_IOERR, || {
-        // SAFETY: `f` is ours and open.
-        let s = unsafe { state(f) };
-        s.wal.release(&mut |o, n, fl| base_shm_lock(f, o, n, fl));
+        // SAFETY: see above.
+        let (s, real, base) = unsafe { parts::<A>(f) };
+        s.wal.release(&mut |o, n, fl| forward!(base, real, xShmLock(o, n, fl)));
         s.wal.read_slot = None;
         s.shm_mapped = false;
-        forward!(f, xShmUnmap(delete))
+        forward!(base, real, xShmUnmap(delete))
     })
 }
 
-unsafe extern "C" fn x_fetch(
+unsafe extern "C" fn x_fetch<const A: bool>(
     f: *mut ffi::sqlite3_file,
     off: ffi::sqlite3_int64,
     amt: c_int,
     pp: *mut *mut c_void,
 ) -> c_int {
-    forward!(f, xFetch(off, amt, pp))
+    // SAFETY: see above.
+    let (_, real, base) = unsafe { parts::<A>(f) };
+    forward!(base, real, xFetch(off, amt, pp))
 }
 
-unsafe extern "C" fn x_unfetch(f: *mut ffi::sqlite3_file, off: ffi::sqlite3_int64, p: *mut c_void) -> c_int {
-    forward!(f, xUnfetch(off, p))
+unsafe extern "C" fn x_unfetch<const A: bool>(f: *mut ffi::sqlite3_file, off: ffi::sqlite3_int64, p: *mut c_void) -> c_int {
+    // SAFETY: see above.
+    let (_, real, base) = unsafe { parts::<A>(f) };
+    forward!(base, real, xUnfetch(off, p))
 }
 
 macro_rules! methods {
-    ($name:ident, $v:expr) => {
+    ($name:ident, $v:expr, $shm:expr, $a:expr) => {
         static $name: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
             iVersion: $v,
-            xClose: Some(x_close),
-            xRead: Some(x_read),
-            xWrite: Some(x_write),
-            xTruncate: Some(x_truncate),
-            xSync: Some(x_sync),
-            xFileSize: Some(x_file_size),
-            xLock: Some(x_lock),
-            xUnlock: Some(x_unlock),
-            xCheckReservedLock: Some(x_check_reserved_lock),
-            xFileControl: Some(x_file_control),
-            xSectorSize: Some(x_sector_size),
-            xDeviceCharacteristics: Some(x_device_characteristics),
-            xShmMap: if $v >= 2 { Some(x_shm_map) } else { None },
-            xShmLock: if $v >= 2 { Some(x_shm_lock) } else { None },
-            xShmBarrier: if $v >= 2 { Some(x_shm_barrier) } else { None },
-            xShmUnmap: if $v >= 2 { Some(x_shm_unmap) } else { None },
-            xFetch: if $v >= 3 { Some(x_fetch) } else { None },
-            xUnfetch: if $v >= 3 { Some(x_unfetch) } else { None },
+            xClose: Some(x_close::<$a>),
+            xRead: Some(x_read::<$a>),
+            xWrite: Some(x_write::<$a>),
+            xTruncate: Some(x_truncate::<$a>),
+            xSync: Some(x_sync::<$a>),
+            xFileSize: Some(x_file_size::<$a>),
+            xLock: Some(x_lock::<$a>),
+            xUnlock: Some(x_unlock::<$a>),
+            xCheckReservedLock: Some(x_check_reserved_lock::<$a>),
+            xFileControl: Some(x_file_control::<$a>),
+            xSectorSize: Some(x_sector_size::<$a>),
+            xDeviceCharacteristics: Some(x_device_characteristics::<$a>),
+            xShmMap: if $v >= 2 && $shm { Some(x_shm_map::<$a>) } else { None },
+            xShmLock: if $v >= 2 && $shm { Some(x_shm_lock::<$a>) } else { None },
+            xShmBarrier: if $v >= 2 && $shm { Some(x_shm_barrier::<$a>) } else { None },
+            xShmUnmap: if $v >= 2 && $shm { Some(x_shm_unmap::<$a>) } else { None },
+            xFetch: if $v >= 3 { Some(x_fetch::<$a>) } else { None },
+            xUnfetch: if $v >= 3 { Some(x_unfetch::<$a>) } else { None },
         };
     };
 }
-methods!(METHODS_V1, 1);
-methods!(METHODS_V2, 2);
-methods!(METHODS_V3, 3);
+methods!(METHODS_V1, 1, false, false);
+methods!(METHODS_V2, 2, true, false);
+methods!(METHODS_V3, 3, true, false);
+methods!(METHODS_V3_NOSHM, 3, false, false);
+methods!(ADOPTED_V1, 1, false, true);
+methods!(ADOPTED_V2, 2, true, true);
+methods!(ADOPTED_V3, 3, true, true);
+methods!(ADOPTED_V3_NOSHM, 3, false, true);
+
+static ALL_METHODS: [&ffi::sqlite3_io_methods; 8] = [
+    &METHODS_V1,
+    &METHODS_V2,
+    &METHODS_V3,
+    &METHODS_V3_NOSHM,
+    &ADOPTED_V1,
+    &ADOPTED_V2,
+    &ADOPTED_V3,
+    &ADOPTED_V3_NOSHM,
+];

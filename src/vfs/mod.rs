@@ -1,85 +1,124 @@
-//! The `litefs_guard` VFS: wraps the default VFS. Files in the guarded
-//! location (main databases, their journals and WALs inside the mount) get
-//! the write gate, IMMEDIATE escalation and the WAL rule; everything else is
-//! opened by the base VFS in place and never sees this code again.
+//! The guard's VFS layer: a wrapper for every VFS SQLite has, under the same
+//! name. Files in the guarded location (main databases, their journals and
+//! WALs, found by identity: see `location`) get the write gate, IMMEDIATE
+//! escalation, the WAL rule and the backstop; everything else is opened by
+//! the base VFS in place and never sees this code again.
 
+mod backstop;
 mod file;
 pub mod locks;
 
-pub use file::{bind, is_gated, note_role, verified_primary};
+pub use file::{adopt, bind, is_gated, note_role, verified_primary};
 
-use crate::settings;
+use crate::{location, settings};
 use libsqlite3_sys as ffi;
-use std::ffi::{c_char, c_int, c_void, CStr};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::ffi::{c_char, c_int, c_void, CStr, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
-pub const VFS_NAME: &CStr = c"litefs_guard";
-
-/// The VFS we wrap (the default one when the extension first loaded).
-static BASE: AtomicPtr<ffi::sqlite3_vfs> = AtomicPtr::new(std::ptr::null_mut());
-static REGISTERED: Mutex<bool> = Mutex::new(false);
-
-fn base() -> *mut ffi::sqlite3_vfs {
-    BASE.load(Ordering::Acquire)
+/// One wrapper per VFS this process had when the guard looked: same name,
+/// same version, the original (the "base") kept in `pAppData`.
+struct Wrapper {
+    base: *mut ffi::sqlite3_vfs,
 }
 
-/// Registers the VFS as the new default, once per process.
-pub fn register() -> Result<(), String> {
-    let mut done = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
-    if *done {
-        return Ok(());
-    }
+/// Every wrapper registered so far (they live for the life of the process).
+static WRAPPERS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+/// The base VFS behind a wrapper.
+fn base_of(vfs: *mut ffi::sqlite3_vfs) -> *mut ffi::sqlite3_vfs {
+    // SAFETY: every VFS whose methods are these was built by `wrap`, with a
+    // leaked `Wrapper` in pAppData.
+    unsafe { (*((*vfs).pAppData as *const Wrapper)).base }
+}
+
+/// Wraps every VFS SQLite knows under its own name, the default one staying
+/// the default. Any way of naming a VFS (`?vfs=unix-none`, `sqlite3_open_v2`'s
+/// zVfs, ATTACH with a URI, a VFS an application registered before loading us)
+/// then reaches a wrapper: SQLite finds VFSes by name, first match wins, and a
+/// wrapper is registered ahead of what it wraps. Called at load, for every
+/// new connection and before every ATTACH, so VFSes registered later are
+/// wrapped too. Cheap when nothing is new. `memdb` holds no files.
+pub fn wrap_all() -> Result<(), String> {
+    let mut done = WRAPPERS.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: vfs_find with a null name returns the default VFS or null.
-    let default = unsafe { crate::sqlite!(vfs_find(std::ptr::null())) };
-    if default.is_null() {
+    let head = unsafe { crate::sqlite!(vfs_find(std::ptr::null())) };
+    if head.is_null() {
         return Err("SQLite has no default VFS to wrap".into());
     }
-    // SAFETY: a registered VFS stays valid while registered; zName is a C string.
-    let default_name = unsafe { CStr::from_ptr((*default).zName) };
-    if default_name == VFS_NAME {
-        // Another copy of this library registered it already.
-        *done = true;
-        return Ok(());
+    // Collect first: registering changes the list being walked.
+    let mut todo = Vec::new();
+    let mut v = head;
+    while !v.is_null() {
+        // SAFETY: a registered VFS stays valid; zName is a C string.
+        let name = unsafe { CStr::from_ptr((*v).zName) };
+        let wrapped_already = done.contains(&(v as usize))
+            || done
+                .iter()
+                .any(|&w| base_of(w as *mut ffi::sqlite3_vfs) == v);
+        if !wrapped_already && name != c"memdb" && !todo.iter().any(|(n, _)| *n == name) {
+            // The first VFS of a name is the one SQLite finds; later ones with
+            // the same name are unreachable already.
+            // SAFETY: as above.
+            let shadowed = unsafe { crate::sqlite!(vfs_find(name.as_ptr())) } != v;
+            if !shadowed {
+                todo.push((name, v));
+            }
+        }
+        // SAFETY: pNext is the public list link.
+        v = unsafe { (*v).pNext };
     }
-    BASE.store(default, Ordering::Release);
-    // SAFETY: `default` is a valid VFS (checked non-null above).
-    let b = unsafe { &*default };
-    let vfs = Box::new(ffi::sqlite3_vfs {
-        iVersion: b.iVersion.min(3),
-        szOsFile: file::HEADER_SIZE as c_int + b.szOsFile,
-        mxPathname: b.mxPathname,
-        pNext: std::ptr::null_mut(),
-        zName: VFS_NAME.as_ptr(),
-        pAppData: std::ptr::null_mut(),
-        xOpen: Some(x_open),
-        xDelete: Some(x_delete),
-        xAccess: Some(x_access),
-        xFullPathname: Some(x_full_pathname),
-        xDlOpen: b.xDlOpen.map(|_| x_dl_open as _),
-        xDlError: b.xDlError.map(|_| x_dl_error as _),
-        xDlSym: b.xDlSym.map(|_| x_dl_sym as _),
-        xDlClose: b.xDlClose.map(|_| x_dl_close as _),
-        xRandomness: Some(x_randomness),
-        xSleep: Some(x_sleep),
-        xCurrentTime: Some(x_current_time),
-        xGetLastError: Some(x_get_last_error),
-        xCurrentTimeInt64: (b.iVersion >= 2 && b.xCurrentTimeInt64.is_some())
-            .then_some(x_current_time_int64 as _),
-        xSetSystemCall: (b.iVersion >= 3 && b.xSetSystemCall.is_some()).then_some(x_set_system_call as _),
-        xGetSystemCall: (b.iVersion >= 3 && b.xGetSystemCall.is_some()).then_some(x_get_system_call as _),
-        xNextSystemCall: (b.iVersion >= 3 && b.xNextSystemCall.is_some()).then_some(x_next_system_call as _),
-    });
-    // The VFS must outlive every connection: it is never unregistered.
-    let vfs = Box::leak(vfs);
-    // SAFETY: `vfs` is a fully initialised, 'static sqlite3_vfs.
-    let rc = unsafe { crate::sqlite!(vfs_register(vfs, 1)) };
-    if rc != ffi::SQLITE_OK {
-        return Err(format!("registering the litefs_guard VFS failed (code {rc})"));
+    for (_, v) in todo {
+        let is_default = v == head;
+        let w = wrap(v);
+        // SAFETY: `w` is a fully initialised, 'static sqlite3_vfs.
+        let rc = unsafe { crate::sqlite!(vfs_register(w, is_default as c_int)) };
+        if rc != ffi::SQLITE_OK {
+            return Err(format!("registering the guard's VFS wrapper failed (code {rc})"));
+        }
+        if is_default {
+        }
+        done.push(w as usize);
     }
-    *done = true;
     Ok(())
+}
+
+/// A wrapper for `b`, leaked: a VFS must outlive every connection.
+fn wrap(b: *mut ffi::sqlite3_vfs) -> *mut ffi::sqlite3_vfs {
+    // SAFETY: `b` is a registered VFS.
+    let b_ref = unsafe { &*b };
+    let app = Box::leak(Box::new(Wrapper { base: b })) as *mut Wrapper;
+    let v = b_ref.iVersion;
+    Box::leak(Box::new(ffi::sqlite3_vfs {
+        iVersion: v.min(3),
+        szOsFile: file::HEADER_SIZE as c_int + b_ref.szOsFile,
+        mxPathname: b_ref.mxPathname,
+        pNext: std::ptr::null_mut(),
+        zName: b_ref.zName,
+        pAppData: app as *mut c_void,
+        xOpen: Some(x_open),
+        xDelete: b_ref.xDelete.map(|_| x_delete as _),
+        xAccess: b_ref.xAccess.map(|_| x_access as _),
+        xFullPathname: b_ref.xFullPathname.map(|_| x_full_pathname as _),
+        xDlOpen: b_ref.xDlOpen.map(|_| x_dl_open as _),
+        xDlError: b_ref.xDlError.map(|_| x_dl_error as _),
+        xDlSym: b_ref.xDlSym.map(|_| x_dl_sym as _),
+        xDlClose: b_ref.xDlClose.map(|_| x_dl_close as _),
+        xRandomness: b_ref.xRandomness.map(|_| x_randomness as _),
+        xSleep: b_ref.xSleep.map(|_| x_sleep as _),
+        xCurrentTime: b_ref.xCurrentTime.map(|_| x_current_time as _),
+        xGetLastError: b_ref.xGetLastError.map(|_| x_get_last_error as _),
+        xCurrentTimeInt64: (v >= 2 && b_ref.xCurrentTimeInt64.is_some()).then_some(x_current_time_int64 as _),
+        xSetSystemCall: (v >= 3 && b_ref.xSetSystemCall.is_some()).then_some(x_set_system_call as _),
+        xGetSystemCall: (v >= 3 && b_ref.xGetSystemCall.is_some()).then_some(x_get_system_call as _),
+        xNextSystemCall: (v >= 3 && b_ref.xNextSystemCall.is_some()).then_some(x_next_system_call as _),
+    }))
+}
+
+/// Registers the wrappers, once per process (and again for new VFSes).
+pub fn register() -> Result<(), String> {
+    wrap_all()
 }
 
 /// What SQLite is opening.
@@ -102,41 +141,34 @@ fn kind_of(flags: c_int) -> Option<Kind> {
     }
 }
 
-/// The database a journal or WAL belongs to.
-fn database_path(path: &Path, kind: Kind) -> PathBuf {
-    let suffix = match kind {
-        Kind::MainDb => return path.to_path_buf(),
-        Kind::Journal => "-journal",
-        Kind::Wal => "-wal",
-    };
-    let s = path.to_string_lossy();
-    PathBuf::from(s.strip_suffix(suffix).unwrap_or(&s).to_string())
-}
-
 /// Catches a panic at the FFI boundary and answers `on_panic` instead.
 fn boundary<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(on_panic)
 }
 
 unsafe extern "C" fn x_open(
-    _vfs: *mut ffi::sqlite3_vfs,
+    v: *mut ffi::sqlite3_vfs,
     name: ffi::sqlite3_filename,
     f: *mut ffi::sqlite3_file,
     flags: c_int,
     out_flags: *mut c_int,
 ) -> c_int {
     boundary(ffi::SQLITE_CANTOPEN, || {
-        let b = base();
+        let b = base_of(v);
         let guarded = (|| {
             let kind = kind_of(flags)?;
             if name.is_null() {
                 return None;
             }
-            // SAFETY: SQLite passes a NUL-terminated path.
-            let path = PathBuf::from(unsafe { CStr::from_ptr(name) }.to_string_lossy().into_owned());
-            let db_path = database_path(&path, kind);
-            let mount = settings::loaded()?.mount_for(&db_path)?;
-            Some((kind, db_path, mount))
+            // SAFETY: SQLite passes a NUL-terminated path (any bytes).
+            let path = PathBuf::from(OsStr::from_bytes(unsafe { CStr::from_ptr(name) }.to_bytes()));
+            let db_path = match kind {
+                Kind::MainDb => path,
+                Kind::Journal => location::database_of(&path, "-journal"),
+                Kind::Wal => location::database_of(&path, "-wal"),
+            };
+            let found = location::locate(settings::loaded()?.mount_dir.as_deref(), &db_path)?;
+            Some((kind, found.db, found.mount))
         })();
         match guarded {
             // SAFETY: unguarded files are opened by the base VFS in place: the
@@ -152,128 +184,128 @@ unsafe extern "C" fn x_open(
 }
 
 // Everything below forwards to the base VFS unchanged.
-// SAFETY (all): `base()` is the valid, registered default VFS captured in
-// `register`; the arguments are SQLite's, passed through untouched.
+// SAFETY (all): `base_of(v)` is the registered VFS this wrapper was made
+// for (see `wrap`); the arguments are SQLite's, passed through untouched.
 
-unsafe extern "C" fn x_delete(_v: *mut ffi::sqlite3_vfs, name: *const c_char, sync: c_int) -> c_int {
-    let b = base();
+unsafe extern "C" fn x_delete(v: *mut ffi::sqlite3_vfs, name: *const c_char, sync: c_int) -> c_int {
+    let b = base_of(v);
     match unsafe { (*b).xDelete } {
         Some(x) => unsafe { x(b, name, sync) },
         None => ffi::SQLITE_IOERR_DELETE,
     }
 }
 unsafe extern "C" fn x_access(
-    _v: *mut ffi::sqlite3_vfs,
+    v: *mut ffi::sqlite3_vfs,
     name: *const c_char,
     flags: c_int,
     out: *mut c_int,
 ) -> c_int {
-    let b = base();
+    let b = base_of(v);
     match unsafe { (*b).xAccess } {
         Some(x) => unsafe { x(b, name, flags, out) },
         None => ffi::SQLITE_IOERR_ACCESS,
     }
 }
 unsafe extern "C" fn x_full_pathname(
-    _v: *mut ffi::sqlite3_vfs,
+    v: *mut ffi::sqlite3_vfs,
     name: *const c_char,
     n: c_int,
     out: *mut c_char,
 ) -> c_int {
-    let b = base();
+    let b = base_of(v);
     match unsafe { (*b).xFullPathname } {
         Some(x) => unsafe { x(b, name, n, out) },
         None => ffi::SQLITE_CANTOPEN,
     }
 }
-unsafe extern "C" fn x_dl_open(_v: *mut ffi::sqlite3_vfs, name: *const c_char) -> *mut c_void {
-    let b = base();
+unsafe extern "C" fn x_dl_open(v: *mut ffi::sqlite3_vfs, name: *const c_char) -> *mut c_void {
+    let b = base_of(v);
     match unsafe { (*b).xDlOpen } {
         Some(x) => unsafe { x(b, name) },
         None => std::ptr::null_mut(),
     }
 }
-unsafe extern "C" fn x_dl_error(_v: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) {
-    let b = base();
+unsafe extern "C" fn x_dl_error(v: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) {
+    let b = base_of(v);
     if let Some(x) = unsafe { (*b).xDlError } {
         unsafe { x(b, n, out) }
     }
 }
 unsafe extern "C" fn x_dl_sym(
-    _v: *mut ffi::sqlite3_vfs,
+    v: *mut ffi::sqlite3_vfs,
     h: *mut c_void,
     sym: *const c_char,
 ) -> Option<unsafe extern "C" fn(*mut ffi::sqlite3_vfs, *mut c_void, *const c_char)> {
-    let b = base();
+    let b = base_of(v);
     match unsafe { (*b).xDlSym } {
         Some(x) => unsafe { x(b, h, sym) },
         None => None,
     }
 }
-unsafe extern "C" fn x_dl_close(_v: *mut ffi::sqlite3_vfs, h: *mut c_void) {
-    let b = base();
+unsafe extern "C" fn x_dl_close(v: *mut ffi::sqlite3_vfs, h: *mut c_void) {
+    let b = base_of(v);
     if let Some(x) = unsafe { (*b).xDlClose } {
         unsafe { x(b, h) }
     }
 }
-unsafe extern "C" fn x_randomness(_v: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
-    let b = base();
+unsafe extern "C" fn x_randomness(v: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
+    let b = base_of(v);
     match unsafe { (*b).xRandomness } {
         Some(x) => unsafe { x(b, n, out) },
         None => 0,
     }
 }
-unsafe extern "C" fn x_sleep(_v: *mut ffi::sqlite3_vfs, us: c_int) -> c_int {
-    let b = base();
+unsafe extern "C" fn x_sleep(v: *mut ffi::sqlite3_vfs, us: c_int) -> c_int {
+    let b = base_of(v);
     match unsafe { (*b).xSleep } {
         Some(x) => unsafe { x(b, us) },
         None => 0,
     }
 }
-unsafe extern "C" fn x_current_time(_v: *mut ffi::sqlite3_vfs, out: *mut f64) -> c_int {
-    let b = base();
+unsafe extern "C" fn x_current_time(v: *mut ffi::sqlite3_vfs, out: *mut f64) -> c_int {
+    let b = base_of(v);
     match unsafe { (*b).xCurrentTime } {
         Some(x) => unsafe { x(b, out) },
         None => ffi::SQLITE_ERROR,
     }
 }
-unsafe extern "C" fn x_get_last_error(_v: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
-    let b = base();
+unsafe extern "C" fn x_get_last_error(v: *mut ffi::sqlite3_vfs, n: c_int, out: *mut c_char) -> c_int {
+    let b = base_of(v);
     match unsafe { (*b).xGetLastError } {
         Some(x) => unsafe { x(b, n, out) },
         None => 0,
     }
 }
-unsafe extern "C" fn x_current_time_int64(_v: *mut ffi::sqlite3_vfs, out: *mut ffi::sqlite3_int64) -> c_int {
-    let b = base();
+unsafe extern "C" fn x_current_time_int64(v: *mut ffi::sqlite3_vfs, out: *mut ffi::sqlite3_int64) -> c_int {
+    let b = base_of(v);
     match unsafe { (*b).xCurrentTimeInt64 } {
         Some(x) => unsafe { x(b, out) },
         None => ffi::SQLITE_ERROR,
     }
 }
 unsafe extern "C" fn x_set_system_call(
-    _v: *mut ffi::sqlite3_vfs,
+    v: *mut ffi::sqlite3_vfs,
     name: *const c_char,
     p: ffi::sqlite3_syscall_ptr,
 ) -> c_int {
-    let b = base();
+    let b = base_of(v);
     match unsafe { (*b).xSetSystemCall } {
         Some(x) => unsafe { x(b, name, p) },
         None => ffi::SQLITE_NOTFOUND,
     }
 }
 unsafe extern "C" fn x_get_system_call(
-    _v: *mut ffi::sqlite3_vfs,
+    v: *mut ffi::sqlite3_vfs,
     name: *const c_char,
 ) -> ffi::sqlite3_syscall_ptr {
-    let b = base();
+    let b = base_of(v);
     match unsafe { (*b).xGetSystemCall } {
         Some(x) => unsafe { x(b, name) },
         None => None,
     }
 }
-unsafe extern "C" fn x_next_system_call(_v: *mut ffi::sqlite3_vfs, name: *const c_char) -> *const c_char {
-    let b = base();
+unsafe extern "C" fn x_next_system_call(v: *mut ffi::sqlite3_vfs, name: *const c_char) -> *const c_char {
+    let b = base_of(v);
     match unsafe { (*b).xNextSystemCall } {
         Some(x) => unsafe { x(b, name) },
         None => std::ptr::null(),
