@@ -45,8 +45,17 @@ const ALL_SCHEMA_PRAGMAS: &[&str] = &["journal_mode", "wal_checkpoint", "optimiz
 /// A user's own write to one of these is still refused — by the file layer.
 const SCHEMA_TABLES: &[&[u8]] = &[b"sqlite_master", b"sqlite_schema", b"sqlite_temp_master"];
 const SHADOW_SUFFIXES: &[&[u8]] = &[
-    b"_data", b"_idx", b"_content", b"_docsize", b"_config", b"_segments", b"_segdir", b"_stat",
-    b"_node", b"_rowid", b"_parent",
+    b"_data",
+    b"_idx",
+    b"_content",
+    b"_docsize",
+    b"_config",
+    b"_segments",
+    b"_segdir",
+    b"_stat",
+    b"_node",
+    b"_rowid",
+    b"_parent",
 ];
 
 fn internal_table(name: Option<&CStr>) -> bool {
@@ -85,10 +94,12 @@ pub fn classify<'a>(
         // so `IF NOT EXISTS` on an existing one could never pass here; and on
         // SQLite 3.40 a refusal before the schema is read comes back as
         // SQLITE_SCHEMA. The gate answers SQLITE_READONLY instead.
+        // (CREATE INDEX also shows a REINDEX of the new index.)
         ffi::SQLITE_CREATE_TABLE
         | ffi::SQLITE_CREATE_INDEX
         | ffi::SQLITE_CREATE_TRIGGER
-        | ffi::SQLITE_CREATE_VIEW => unless_gated(on(db)),
+        | ffi::SQLITE_CREATE_VIEW
+        | ffi::SQLITE_REINDEX => unless_gated(on(db)),
         ffi::SQLITE_INSERT
         | ffi::SQLITE_UPDATE
         | ffi::SQLITE_DELETE
@@ -98,7 +109,6 @@ pub fn classify<'a>(
         | ffi::SQLITE_DROP_TRIGGER
         | ffi::SQLITE_DROP_VIEW
         | ffi::SQLITE_DROP_VTABLE
-        | ffi::SQLITE_REINDEX
         | ffi::SQLITE_ANALYZE => on(db),
         // ALTER TABLE names the database first, the table second.
         ffi::SQLITE_ALTER_TABLE => on(a1),
@@ -249,10 +259,15 @@ mod tests {
 
     #[test]
     fn pragmas() {
-        let p = |n: &'static CStr, v: Option<&'static CStr>, d: Option<&'static CStr>| classify(ffi::SQLITE_PRAGMA, Some(n), v, d);
+        let p = |n: &'static CStr, v: Option<&'static CStr>, d: Option<&'static CStr>| {
+            classify(ffi::SQLITE_PRAGMA, Some(n), v, d)
+        };
         assert_eq!(p(c"user_version", Some(c"3"), None), Verdict::Writes(c"main"));
         assert_eq!(p(c"user_version", None, None), Verdict::Allow);
-        assert_eq!(p(c"USER_VERSION", Some(c"3"), Some(c"aux")), Verdict::Writes(c"aux"));
+        assert_eq!(
+            p(c"USER_VERSION", Some(c"3"), Some(c"aux")),
+            Verdict::Writes(c"aux")
+        );
         assert_eq!(p(c"journal_mode", Some(c"delete"), None), Verdict::WritesAll);
         assert_eq!(p(c"journal_mode", None, None), Verdict::Allow);
         assert_eq!(p(c"wal_checkpoint", None, None), Verdict::WritesAll);

@@ -35,7 +35,11 @@ const WAL_SWITCH_PATIENCE: Duration = Duration::from_secs(5);
 pub fn setup(db: *mut ffi::sqlite3) -> Result<(), String> {
     let settings = settings::global().map_err(|e| format!("litefs_guard: {e}"))?;
     vfs::wrap_all().map_err(|e| format!("litefs_guard: {e}"))?;
-    if SET_UP.lock().unwrap_or_else(|e| e.into_inner()).contains(&(db as usize)) {
+    if SET_UP
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&(db as usize))
+    {
         // Loaded again on a guarded connection (`SELECT load_extension(…)`):
         // its functions cannot be replaced while that statement runs, and
         // need not be.
@@ -254,7 +258,13 @@ impl ConnState {
     fn schema_names(&self) -> Vec<CString> {
         let mut names = vec![c"main".to_owned()];
         let Some(db_name) = sqlite_api::db_name_routine() else {
-            names.extend(self.seen_names.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+            names.extend(
+                self.seen_names
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .cloned(),
+            );
             return names;
         };
         for i in 2..125 {

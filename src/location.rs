@@ -60,7 +60,10 @@ pub fn locate(mount: Option<&Path>, path: &Path) -> Option<Located> {
         return found(mount.join(entry));
     }
     // A file on the mount's own filesystem, reached some other way.
-    let parent_dev = mount.parent().and_then(|p| std::fs::metadata(p).ok()).map(|p| p.dev());
+    let parent_dev = mount
+        .parent()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|p| p.dev());
     (parent_dev != Some(m.dev())).then(|| Located {
         mount: mount.to_path_buf(),
         db: path.to_path_buf(),

@@ -24,7 +24,8 @@ pub fn version() -> c_int {
 
 /// `sqlite3_db_name`, which only 3.39.0 and later have: older routine tables
 /// end before its slot, so it is never read there.
-pub fn db_name_routine() -> Option<unsafe extern "C" fn(*mut ffi::sqlite3, c_int) -> *const std::ffi::c_char> {
+pub fn db_name_routine() -> Option<unsafe extern "C" fn(*mut ffi::sqlite3, c_int) -> *const std::ffi::c_char>
+{
     if version() < 3_039_000 {
         return None;
     }

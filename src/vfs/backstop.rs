@@ -185,7 +185,11 @@ mod tests {
         assert_eq!(n.get(), 1);
         let mut b = Backstop::new(102);
         assert_eq!(b.check(&mut counting(&n, false)), Err(8));
-        assert_eq!(b.check(&mut counting(&n, false)), Err(8), "stays armed after a refusal");
+        assert_eq!(
+            b.check(&mut counting(&n, false)),
+            Err(8),
+            "stays armed after a refusal"
+        );
     }
 
     #[test]

@@ -299,7 +299,11 @@ fn with_adopted<T>(f: *mut ffi::sqlite3_file, g: impl FnOnce(&mut Adopted) -> T)
 /// `f` is an open file whose methods are ours of layout `A`.
 unsafe fn parts<'a, const A: bool>(
     f: *mut ffi::sqlite3_file,
-) -> (&'a mut FileState, *mut ffi::sqlite3_file, &'a ffi::sqlite3_io_methods) {
+) -> (
+    &'a mut FileState,
+    *mut ffi::sqlite3_file,
+    &'a ffi::sqlite3_io_methods,
+) {
     if A {
         let (state, methods) = with_adopted(f, |a| (&mut *a.state as *mut FileState, a.methods))
             .expect("an adopted file is in the side table until it closes");
@@ -440,7 +444,8 @@ unsafe extern "C" fn x_close<const A: bool>(f: *mut ffi::sqlite3_file) -> c_int 
         unsafe {
             let (s, real, base) = parts::<A>(f);
             // Release before the base unmaps or closes: an in-process leak otherwise.
-            s.wal.release(&mut |o, n, fl| forward!(base, real, xShmLock(o, n, fl)));
+            s.wal
+                .release(&mut |o, n, fl| forward!(base, real, xShmLock(o, n, fl)));
             if s.kind == Kind::Journal {
                 // DELETE mode ends each write transaction by closing its journal.
                 backstop::revoke(s.backstop.key());
@@ -499,7 +504,8 @@ fn translate(s: &mut FileState, rc: c_int) -> c_int {
 /// The backstop's question before `n` bytes are written at `off`.
 fn before_write(s: &mut FileState, buf: *const c_void, n: c_int, off: i64) -> Result<(), c_int> {
     // SAFETY: SQLite passes `n` readable bytes.
-    let bytes = |len: usize| unsafe { std::slice::from_raw_parts(buf as *const u8, len.min(n.max(0) as usize)) };
+    let bytes =
+        |len: usize| unsafe { std::slice::from_raw_parts(buf as *const u8, len.min(n.max(0) as usize)) };
     let mut backstop = std::mem::replace(&mut s.backstop, Backstop::new(0));
     let r = match s.kind {
         Kind::MainDb => backstop.check(&mut || s.gate()),
@@ -562,7 +568,10 @@ unsafe extern "C" fn x_sync<const A: bool>(f: *mut ffi::sqlite3_file, flags: c_i
     })
 }
 
-unsafe extern "C" fn x_file_size<const A: bool>(f: *mut ffi::sqlite3_file, out: *mut ffi::sqlite3_int64) -> c_int {
+unsafe extern "C" fn x_file_size<const A: bool>(
+    f: *mut ffi::sqlite3_file,
+    out: *mut ffi::sqlite3_int64,
+) -> c_int {
     // SAFETY: see above.
     let (_, real, base) = unsafe { parts::<A>(f) };
     forward!(base, real, xFileSize(out))
@@ -655,7 +664,11 @@ unsafe extern "C" fn x_lock<const A: bool>(f: *mut ffi::sqlite3_file, level: c_i
 /// Rollback-journal escalation: holding SHARED, also take RESERVED so a
 /// plain BEGIN behaves like BEGIN IMMEDIATE. While RESERVED is busy, drop to
 /// NONE between busy-handler calls so the current writer can commit.
-fn escalate_rollback(s: &mut FileState, real: *mut ffi::sqlite3_file, base: &ffi::sqlite3_io_methods) -> c_int {
+fn escalate_rollback(
+    s: &mut FileState,
+    real: *mut ffi::sqlite3_file,
+    base: &ffi::sqlite3_io_methods,
+) -> c_int {
     // Never on a WAL database: RESERVED would then be held for good.
     if header_says_wal(s, real, base) {
         return ffi::SQLITE_OK;
@@ -720,7 +733,8 @@ unsafe extern "C" fn x_unlock<const A: bool>(f: *mut ffi::sqlite3_file, level: c
                 s.rollback_declined = false;
                 // Safety net: a transaction that failed before taking a read
                 // slot must not leave the escalated write lock behind.
-                s.wal.release_if_idle(&mut |o, n, fl| forward!(base, real, xShmLock(o, n, fl)));
+                s.wal
+                    .release_if_idle(&mut |o, n, fl| forward!(base, real, xShmLock(o, n, fl)));
             }
         }
         let rc = forward!(base, real, xUnlock(level));
@@ -729,13 +743,20 @@ unsafe extern "C" fn x_unlock<const A: bool>(f: *mut ffi::sqlite3_file, level: c
     })
 }
 
-unsafe extern "C" fn x_check_reserved_lock<const A: bool>(f: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
+unsafe extern "C" fn x_check_reserved_lock<const A: bool>(
+    f: *mut ffi::sqlite3_file,
+    out: *mut c_int,
+) -> c_int {
     // SAFETY: see above.
     let (_, real, base) = unsafe { parts::<A>(f) };
     forward!(base, real, xCheckReservedLock(out))
 }
 
-unsafe extern "C" fn x_file_control<const A: bool>(f: *mut ffi::sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
+unsafe extern "C" fn x_file_control<const A: bool>(
+    f: *mut ffi::sqlite3_file,
+    op: c_int,
+    arg: *mut c_void,
+) -> c_int {
     boundary(ffi::SQLITE_ERROR, || {
         // SAFETY: see above.
         let (s, real, base) = unsafe { parts::<A>(f) };
@@ -767,7 +788,9 @@ unsafe extern "C" fn x_file_control<const A: bool>(f: *mut ffi::sqlite3_file, op
                 // Sent at every commit, in every locking mode.
                 s.end_of_write();
             }
-            ffi::SQLITE_FCNTL_SIZE_HINT | ffi::SQLITE_FCNTL_BEGIN_ATOMIC_WRITE | ffi::SQLITE_FCNTL_COMMIT_ATOMIC_WRITE => {
+            ffi::SQLITE_FCNTL_SIZE_HINT
+            | ffi::SQLITE_FCNTL_BEGIN_ATOMIC_WRITE
+            | ffi::SQLITE_FCNTL_COMMIT_ATOMIC_WRITE => {
                 // These grow or write the file.
                 if let Err(rc) = s.vouch() {
                     return rc;
@@ -822,7 +845,12 @@ unsafe extern "C" fn x_shm_map<const A: bool>(
     rc
 }
 
-unsafe extern "C" fn x_shm_lock<const A: bool>(f: *mut ffi::sqlite3_file, offset: c_int, n: c_int, flags: c_int) -> c_int {
+unsafe extern "C" fn x_shm_lock<const A: bool>(
+    f: *mut ffi::sqlite3_file,
+    offset: c_int,
+    n: c_int,
+    flags: c_int,
+) -> c_int {
     boundary(ffi::SQLITE_IOERR_SHMLOCK, || {
         // SAFETY: see above.
         let (s, real, base) = unsafe { parts::<A>(f) };
@@ -901,7 +929,8 @@ unsafe extern "C" fn x_shm_unmap<const A: bool>(f: *mut ffi::sqlite3_file, delet
     boundary(ffi::SQLITE_IOERR, || {
         // SAFETY: see above.
         let (s, real, base) = unsafe { parts::<A>(f) };
-        s.wal.release(&mut |o, n, fl| forward!(base, real, xShmLock(o, n, fl)));
+        s.wal
+            .release(&mut |o, n, fl| forward!(base, real, xShmLock(o, n, fl)));
         s.wal.read_slot = None;
         s.shm_mapped = false;
         forward!(base, real, xShmUnmap(delete))
@@ -919,7 +948,11 @@ unsafe extern "C" fn x_fetch<const A: bool>(
     forward!(base, real, xFetch(off, amt, pp))
 }
 
-unsafe extern "C" fn x_unfetch<const A: bool>(f: *mut ffi::sqlite3_file, off: ffi::sqlite3_int64, p: *mut c_void) -> c_int {
+unsafe extern "C" fn x_unfetch<const A: bool>(
+    f: *mut ffi::sqlite3_file,
+    off: ffi::sqlite3_int64,
+    p: *mut c_void,
+) -> c_int {
     // SAFETY: see above.
     let (_, real, base) = unsafe { parts::<A>(f) };
     forward!(base, real, xUnfetch(off, p))
@@ -941,10 +974,26 @@ macro_rules! methods {
             xFileControl: Some(x_file_control::<$a>),
             xSectorSize: Some(x_sector_size::<$a>),
             xDeviceCharacteristics: Some(x_device_characteristics::<$a>),
-            xShmMap: if $v >= 2 && $shm { Some(x_shm_map::<$a>) } else { None },
-            xShmLock: if $v >= 2 && $shm { Some(x_shm_lock::<$a>) } else { None },
-            xShmBarrier: if $v >= 2 && $shm { Some(x_shm_barrier::<$a>) } else { None },
-            xShmUnmap: if $v >= 2 && $shm { Some(x_shm_unmap::<$a>) } else { None },
+            xShmMap: if $v >= 2 && $shm {
+                Some(x_shm_map::<$a>)
+            } else {
+                None
+            },
+            xShmLock: if $v >= 2 && $shm {
+                Some(x_shm_lock::<$a>)
+            } else {
+                None
+            },
+            xShmBarrier: if $v >= 2 && $shm {
+                Some(x_shm_barrier::<$a>)
+            } else {
+                None
+            },
+            xShmUnmap: if $v >= 2 && $shm {
+                Some(x_shm_unmap::<$a>)
+            } else {
+                None
+            },
             xFetch: if $v >= 3 { Some(x_fetch::<$a>) } else { None },
             xUnfetch: if $v >= 3 { Some(x_unfetch::<$a>) } else { None },
         };

@@ -53,10 +53,8 @@ pub fn wrap_all() -> Result<(), String> {
     while !v.is_null() {
         // SAFETY: a registered VFS stays valid; zName is a C string.
         let name = unsafe { CStr::from_ptr((*v).zName) };
-        let wrapped_already = done.contains(&(v as usize))
-            || done
-                .iter()
-                .any(|&w| base_of(w as *mut ffi::sqlite3_vfs) == v);
+        let wrapped_already =
+            done.contains(&(v as usize)) || done.iter().any(|&w| base_of(w as *mut ffi::sqlite3_vfs) == v);
         if !wrapped_already && name != c"memdb" && !todo.iter().any(|(n, _)| *n == name) {
             // The first VFS of a name is the one SQLite finds; later ones with
             // the same name are unreachable already.
@@ -77,8 +75,7 @@ pub fn wrap_all() -> Result<(), String> {
         if rc != ffi::SQLITE_OK {
             return Err(format!("registering the guard's VFS wrapper failed (code {rc})"));
         }
-        if is_default {
-        }
+        if is_default {}
         done.push(w as usize);
     }
     Ok(())

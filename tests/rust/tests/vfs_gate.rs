@@ -88,11 +88,7 @@ fn twenty_connections_open_a_fresh_database_at_once_and_it_ends_in_wal() {
 #[test]
 fn a_rollback_journal_database_is_put_in_wal_on_open() {
     let m = Mount::new("wal-convert");
-    {
-        let c = m.open_stock("app.db");
-        c.execute_batch("PRAGMA journal_mode = DELETE; CREATE TABLE t(x)")
-            .unwrap();
-    }
+    m.stock_exec("app.db", "PRAGMA journal_mode = DELETE; CREATE TABLE t(x)");
     assert_eq!(std::fs::read(m.db("app.db")).unwrap()[18], 1);
     let c = m.open("app.db");
     assert_eq!(
@@ -129,11 +125,7 @@ fn leaving_wal_is_refused_and_the_mode_stays_wal() {
 #[test]
 fn on_a_replica_nothing_is_written_to_switch_modes() {
     let m = Mount::new("wal-replica");
-    {
-        let c = m.open_stock("app.db");
-        c.execute_batch("PRAGMA journal_mode = DELETE; CREATE TABLE t(x)")
-            .unwrap();
-    }
+    m.stock_exec("app.db", "PRAGMA journal_mode = DELETE; CREATE TABLE t(x)");
     let before = std::fs::read(m.db("app.db")).unwrap();
     m.make_replica("node-a");
     let c = m.open("app.db");

@@ -3,21 +3,25 @@
 //! LITEFS_GUARD_* run this). Usage: `guard-sql SO DB SQL...`; prints one line
 //! per statement: `ok <first column of each row, joined by |>` or
 //! `err <code> <message>`. A failed load prints `load-error <message>`.
+//! SO `-` loads nothing: stock SQLite, for fixtures and controls (once the
+//! guard is loaded, every VFS of the process is guarded).
 
 use rusqlite::Connection;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let (so, db) = (args.next().expect("SO"), args.next().expect("DB"));
-    let c = Connection::open_in_memory().unwrap();
-    // SAFETY: loading the extension under test.
-    let loaded = unsafe {
-        c.load_extension_enable().unwrap();
-        c.load_extension(&so, None::<&str>)
-    };
-    if let Err(e) = loaded {
-        println!("load-error {e}");
-        return;
+    if so != "-" {
+        let c = Connection::open_in_memory().unwrap();
+        // SAFETY: loading the extension under test.
+        let loaded = unsafe {
+            c.load_extension_enable().unwrap();
+            c.load_extension(&so, None::<&str>)
+        };
+        if let Err(e) = loaded {
+            println!("load-error {e}");
+            return;
+        }
     }
     let c = Connection::open(&db).unwrap();
     for sql in args {

@@ -2,7 +2,7 @@
 //! SQLite, and make temporary "mounts" whose role we flip by hand.
 #![allow(dead_code)]
 
-use rusqlite::{Connection, ErrorCode, OpenFlags};
+use rusqlite::{Connection, ErrorCode};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
@@ -71,12 +71,20 @@ impl Mount {
         c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
         c
     }
-    /// Opens a connection on the stock unix VFS: no gate, no escalation.
-    pub fn open_stock(&self, name: &str) -> Connection {
-        load_guard();
-        let c = Connection::open_with_flags_and_vfs(self.db(name), OpenFlags::default(), "unix").unwrap();
-        c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-        c
+    /// Runs SQL on stock SQLite in a process that never loaded the guard
+    /// (fixtures the guard would refuse to make, such as a rollback-journal
+    /// database). Statements are split at `;`. Panics on any error.
+    pub fn stock_exec(&self, name: &str, sql: &str) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_guard-sql"))
+            .args(["-", self.db(name).to_str().unwrap()])
+            .args(sql.split(';').map(str::trim).filter(|s| !s.is_empty()))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.lines().all(|l| l.starts_with("ok")),
+            "{sql}: {text}"
+        );
     }
 }
 
@@ -124,24 +132,38 @@ pub fn rmw(c: &Connection) -> rusqlite::Result<()> {
     c.execute_batch("COMMIT")
 }
 
-/// `threads` × `txns` [`rmw`] transactions on `app.db` (guarded, or on the
-/// stock unix VFS); returns (failed transactions, final counter).
+/// `threads` × `txns` [`rmw`] transactions on `app.db` (guarded, or stock
+/// SQLite in a process that never loaded the guard); returns (failed
+/// transactions, final counter).
 pub fn run_rmw_threads(m: &Mount, stock: bool, threads: usize, txns: usize, pragmas: &str) -> (usize, i64) {
+    if stock {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_guard-worker"))
+            .args([m.db("app.db").to_str().unwrap(), &txns.to_string(), "stock"])
+            .env("GUARD_WORKER_THREADS", threads.to_string())
+            .env(
+                "GUARD_WORKER_PRAGMAS",
+                if pragmas.is_empty() { "SELECT 1" } else { pragmas },
+            )
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let s = String::from_utf8(out.stdout).unwrap();
+        let err: usize = s.trim().rsplit('=').next().unwrap().parse().unwrap();
+        let v = m
+            .open("app.db")
+            .query_row("SELECT v FROM counter", [], |r| r.get(0))
+            .unwrap();
+        return (err, v);
+    }
     let handles: Vec<_> = (0..threads)
         .map(|_| {
-            let c = if stock {
-                m.open_stock("app.db")
-            } else {
-                m.open("app.db")
-            };
+            let c = m.open("app.db");
             c.execute_batch(pragmas).unwrap();
             std::thread::spawn(move || {
                 let mut errors = 0;
                 for _ in 0..txns {
                     if let Err(e) = rmw(&c) {
-                        if !stock {
-                            eprintln!("guarded transaction failed: {e:?}");
-                        }
+                        eprintln!("guarded transaction failed: {e:?}");
                         errors += 1;
                         let _ = c.execute_batch("ROLLBACK");
                     }
