@@ -152,7 +152,7 @@ def test_outside_mount_writable_on_replica(tmp_path):
         """,
         env=clean_env(LITEFS_GUARD_DIR=mount, HOME=tmp_path),
     )
-    assert out == {"local": 1, "local_journal": "delete", "local_vfs": 0, "guarded": "SQLITE_AUTH",
+    assert out == {"local": 1, "local_journal": "delete", "local_vfs": 0, "guarded": "SQLITE_READONLY",
                    "attached_local": 2, "role": "replica"}
     assert not (mount / "app.db").exists() or (mount / "app.db").stat().st_size == 0
 

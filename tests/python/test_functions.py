@@ -68,10 +68,11 @@ def test_values_follow_the_marker_without_reconnecting(node):
     assert one(conn, "SELECT litefs_is_primary()") == 1
 
 
-def test_loading_connection_has_functions_but_no_vfs(tmp_path):
+def test_loading_connection_is_guarded_too(tmp_path):
     """The connection that ran load_extension opened its file before the VFS
-    existed: it has the functions and the authorizer, and config says vfs
-    false; the next connection is opened through the VFS."""
+    existed: the guard adopts that file, so it has the functions, the
+    authorizer and the file-layer gate (config says vfs true), like the next
+    connection, which is opened through the VFS."""
     mount = tmp_path / "litefs"
     mount.mkdir()
     (mount / ".primary").write_text("node-b\n")
@@ -94,7 +95,8 @@ def test_loading_connection_has_functions_but_no_vfs(tmp_path):
         """,
         env=clean_env(HOME=tmp_path),
     )
-    assert out == {"first": [False, "node-b", "SQLITE_AUTH"], "second": [True, "node-b", "SQLITE_AUTH"]}
+    # CREATE TABLE is refused by the lock gate (SQLITE_READONLY).
+    assert out == {"first": [True, "node-b", "SQLITE_READONLY"], "second": [True, "node-b", "SQLITE_READONLY"]}
 
 
 def test_config_format_argument(node):
@@ -199,7 +201,7 @@ def test_require_fuse_default_with_litefs_yml(tmp_path):
         """,
         env=clean_env(LITEFS_GUARD_CONFIG=cfg_file, HOME=tmp_path),
     )
-    assert out["write"] == "SQLITE_AUTH"
+    assert out["write"] == "SQLITE_READONLY"
     assert out["config"]["require_fuse"] is True and out["config"]["role"] == "not_running"
     assert "not a FUSE mount" in out["config"]["reason"]
 

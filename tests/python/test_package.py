@@ -42,7 +42,7 @@ def test_ensure_loaded_then_connect_guards_new_connections(tmp_path):
         """,
         env=clean_env(HOME=tmp_path),
     )
-    assert out == {"write": ["SQLITE_AUTH", "node-z"], "vfs": True, "type": "sqlite3.Connection", "plain": True}
+    assert out == {"write": ["SQLITE_READONLY", "node-z"], "vfs": True, "type": "sqlite3.Connection", "plain": True}
 
 
 class _NoExtensions(sqlite3.Connection):

@@ -113,7 +113,7 @@ def test_marker_primary_convention(tmp_path):
         env=clean_env(LITEFS_GUARD_MARKER="primary", HOME=tmp_path),
     )
     assert out == {
-        "no_marker": "SQLITE_AUTH", "no_marker_is_primary": 0,
+        "no_marker": "SQLITE_READONLY", "no_marker_is_primary": 0,
         "marker": "written", "marker_is_primary": 1,
         "removed": out["removed"], "removed_is_primary": 0,
         "marker_setting": "primary", "rows": 1,
