@@ -31,13 +31,19 @@ pub fn is_held(db: &Path) -> bool {
     let fd = match open.iter().find(|(p, _)| *p == path) {
         Some((_, f)) => f.as_raw_fd(),
         None => {
+            // O_NONBLOCK and O_NOCTTY: a FIFO or a terminal in its place
+            // must not block or become ours; only a regular file (LiteFS's
+            // is one) is kept and asked.
             let Ok(f) = OpenOptions::new()
                 .read(true)
-                .custom_flags(libc::O_CLOEXEC)
+                .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
                 .open(&path)
             else {
                 return false;
             };
+            if !f.metadata().is_ok_and(|m| m.file_type().is_file()) {
+                return false;
+            }
             let fd = f.as_raw_fd();
             open.push((path, f));
             fd
@@ -61,4 +67,25 @@ fn query(fd: i32, cmd: i32) -> Option<bool> {
     // SAFETY: `fd` is open for the duration of the call; `fl` is a valid flock.
     let rc = unsafe { libc::fcntl(fd, cmd, &mut fl) };
     (rc == 0).then_some(fl.l_type != libc::F_UNLCK as i16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    #[test]
+    fn a_fifo_in_place_of_the_lock_file_never_blocks() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("app.db");
+        let fifo = std::ffi::CString::new(lock_path(&db).as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(is_held(&db));
+        });
+        let held = rx.recv_timeout(std::time::Duration::from_secs(1));
+        assert_eq!(held, Ok(false));
+    }
 }

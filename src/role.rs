@@ -7,16 +7,16 @@ use crate::error::RefusalReason;
 use crate::halt_lock;
 use crate::settings::Marker;
 use std::ffi::{CStr, CString};
-use std::io::{ErrorKind, Read};
+use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::io::FromRawFd;
+use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// statfs magic of a FUSE filesystem.
 const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
 /// `.primary` holds a hostname; anything longer is not LiteFS's file.
-const MAX_PRIMARY_LEN: u64 = 4096;
+const MAX_PRIMARY_LEN: usize = 4096;
 
 /// What one look at the mount found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +128,11 @@ pub fn detect(p: Probe<'_>) -> Role {
 
 /// [`detect`] with prepared paths.
 pub fn detect_target(t: &Target, marker: Marker, require_fuse: bool) -> Role {
+    detect_with(&mut SysMarker, t, marker, require_fuse)
+}
+
+/// [`detect_target`] with the `.primary` system calls passed in.
+fn detect_with<I: MarkerIo>(io: &mut I, t: &Target, marker: Marker, require_fuse: bool) -> Role {
     if require_fuse {
         match is_fuse_c(&t.mount_c) {
             Ok(true) => {}
@@ -141,7 +146,7 @@ pub fn detect_target(t: &Target, marker: Marker, require_fuse: bool) -> Role {
         }
     }
     let halt = || t.db.as_ref().is_some_and(|(db, _)| halt_lock::is_held(db));
-    match read_marker(&t.marker_c) {
+    match read_marker_with(io, t) {
         Ok(Some(host)) => match marker {
             Marker::Replica => Role::Replica {
                 primary: (!host.is_empty()).then_some(host),
@@ -159,28 +164,130 @@ pub fn detect_target(t: &Target, marker: Marker, require_fuse: bool) -> Role {
                 },
             },
         },
-        Err(e) => not_running(&t.mount, &e),
+        Err(why) => Role::NotRunning(why),
     }
 }
 
-/// `.primary` content, trimmed; None when the file does not exist.
-fn read_marker(path: &CStr) -> std::io::Result<Option<String>> {
-    MARKER_LOOKUPS.fetch_add(1, Ordering::Relaxed);
-    // SAFETY: a valid C string; the descriptor is closed below.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        return if e.kind() == ErrorKind::NotFound {
-            Ok(None)
-        } else {
-            Err(e)
-        };
+/// The system calls a `.primary` lookup makes. Passed in so the decision can
+/// be tested with answers only FUSE gives (a handle that opens but whose
+/// `read` says ENOENT) and without blocking on odd files.
+trait MarkerIo {
+    type File;
+    /// Opens without blocking (a FIFO or a device must not hang the caller).
+    fn open(&mut self, path: &CStr) -> std::io::Result<Self::File>;
+    /// The opened file's type bits (`st_mode & S_IFMT`).
+    fn file_type(&mut self, f: &Self::File) -> std::io::Result<libc::mode_t>;
+    fn read(&mut self, f: &Self::File, buf: &mut [u8]) -> std::io::Result<usize>;
+}
+
+/// The real system calls.
+struct SysMarker;
+
+impl MarkerIo for SysMarker {
+    type File = OwnedFd;
+
+    fn open(&mut self, path: &CStr) -> std::io::Result<OwnedFd> {
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+        // writer. O_NOCTTY: a terminal never becomes ours. No O_NOFOLLOW: a
+        // symlinked `.primary` is followed, and the file it leads to must
+        // pass the same checks.
+        let flags = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
+        // SAFETY: a valid C string; the descriptor is owned below.
+        let fd = unsafe { libc::open(path.as_ptr(), flags) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just opened and nothing else owns it.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
     }
-    // SAFETY: `fd` was just opened and is owned here.
-    let file = unsafe { std::fs::File::from_raw_fd(fd) };
-    let mut buf = Vec::new();
-    file.take(MAX_PRIMARY_LEN).read_to_end(&mut buf)?;
-    Ok(Some(String::from_utf8_lossy(&buf).trim().to_string()))
+
+    fn file_type(&mut self, f: &OwnedFd) -> std::io::Result<libc::mode_t> {
+        // SAFETY: stat is plain old data; all-zero is a valid value.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: an open descriptor and a writable stat buffer.
+        if unsafe { libc::fstat(f.as_raw_fd(), &mut st) } == 0 {
+            Ok(st.st_mode & libc::S_IFMT)
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+
+    fn read(&mut self, f: &OwnedFd, buf: &mut [u8]) -> std::io::Result<usize> {
+        // SAFETY: an open descriptor and a writable buffer of that length.
+        let n = unsafe { libc::read(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+/// What a file that is not a regular file is, for the refusal message.
+fn file_type_name(kind: libc::mode_t) -> &'static str {
+    match kind {
+        libc::S_IFIFO => "a FIFO",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFDIR => "a directory",
+        libc::S_IFSOCK => "a socket",
+        _ => "not a regular file",
+    }
+}
+
+/// `.primary` content, trimmed; None when the file does not exist. Err is
+/// why LiteFS is not running (or why the file is not LiteFS's).
+///
+/// The decision, over any [`MarkerIo`]:
+/// - ENOENT from `open`, `fstat` or `read` means "absent". Real LiteFS keeps
+///   a cached handle on a replica that has just lost its primary: `open`
+///   succeeds and then `fstat`/`read` say ENOENT. That is a replica with no
+///   known primary, never "LiteFS is not running".
+/// - Only a regular file is LiteFS's `.primary` (a FUSE file is one); a
+///   FIFO, device, directory or socket is refused, never read.
+/// - At most [`MAX_PRIMARY_LEN`] bytes are read, into a fixed buffer; a
+///   longer file is refused.
+fn read_marker_with<I: MarkerIo>(io: &mut I, t: &Target) -> Result<Option<String>, String> {
+    MARKER_LOOKUPS.fetch_add(1, Ordering::Relaxed);
+    let path = &t.marker_c;
+    let shown = || t.mount.join(".primary").display().to_string();
+    let failed = |e: std::io::Error| Err(not_running_reason(&t.mount, &e));
+    let file = match io.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return failed(e),
+    };
+    match io.file_type(&file) {
+        Ok(libc::S_IFREG) => {}
+        Ok(kind) => {
+            return Err(format!(
+                "{} is {}, not LiteFS's .primary file",
+                shown(),
+                file_type_name(kind)
+            ))
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return failed(e),
+    }
+    // One byte more than allowed, to tell "exactly full" from "too long".
+    let mut buf = [0u8; MAX_PRIMARY_LEN + 1];
+    let mut len = 0;
+    while len < buf.len() {
+        match io.read(&file, &mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n.min(buf.len() - len),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return failed(e),
+        }
+    }
+    if len > MAX_PRIMARY_LEN {
+        return Err(format!(
+            "{} holds more than {MAX_PRIMARY_LEN} bytes, not LiteFS's .primary file (a host name)",
+            shown()
+        ));
+    }
+    Ok(Some(String::from_utf8_lossy(&buf[..len]).trim().to_string()))
 }
 
 /// None when the mount is a directory; otherwise why LiteFS is not running.
@@ -238,11 +345,15 @@ fn stat(path: &CStr) -> std::io::Result<libc::stat> {
 }
 
 fn not_running(mount: &Path, e: &std::io::Error) -> Role {
+    Role::NotRunning(not_running_reason(mount, e))
+}
+
+fn not_running_reason(mount: &Path, e: &std::io::Error) -> String {
     let what = match e.kind() {
         ErrorKind::NotFound => "not found".to_string(),
         _ => e.to_string(),
     };
-    Role::NotRunning(format!("mount directory {} {what}", mount.display()))
+    format!("mount directory {} {what}", mount.display())
 }
 
 /// Whether `path` is on a FUSE filesystem (statfs).
@@ -265,7 +376,9 @@ fn unsafe_zeroed_statfs() -> libc::statfs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsStr;
     use std::os::unix::fs::PermissionsExt;
+    use std::time::Duration;
 
     fn probe(mount: &Path, marker: Marker, db: Option<&Path>) -> Role {
         detect(Probe {
@@ -276,17 +389,38 @@ mod tests {
         })
     }
 
+    fn not_running_with(r: &Role, needle: &str) -> bool {
+        matches!(r, Role::NotRunning(m) if m.contains(needle))
+    }
+
+    /// `probe` on another thread: a lookup that blocks fails the test
+    /// within a second instead of hanging it.
+    fn probe_within_a_second(mount: &Path) -> Role {
+        let mount = mount.to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(probe(&mount, Marker::Replica, None));
+        });
+        rx.recv_timeout(Duration::from_secs(1))
+            .expect("detect() blocked on .primary")
+    }
+
+    fn read_only(path: &Path) {
+        std::fs::write(path, b"").unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    }
+
     #[test]
     fn absent_marker_is_primary() {
-        let d = tempdir();
-        assert_eq!(probe(&d, Marker::Replica, None), Role::Primary);
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(probe(d.path(), Marker::Replica, None), Role::Primary);
     }
 
     #[test]
     fn marker_names_primary() {
-        let d = tempdir();
-        std::fs::write(d.join(".primary"), "node-a\n").unwrap();
-        let r = probe(&d, Marker::Replica, None);
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(".primary"), "node-a\n").unwrap();
+        let r = probe(d.path(), Marker::Replica, None);
         assert_eq!(
             r,
             Role::Replica {
@@ -303,67 +437,281 @@ mod tests {
 
     #[test]
     fn primary_convention() {
-        let d = tempdir();
-        assert!(!probe(&d, Marker::Primary, None).may_write());
-        std::fs::write(d.join(".primary"), "").unwrap();
-        assert_eq!(probe(&d, Marker::Primary, None), Role::Primary);
+        let d = tempfile::tempdir().unwrap();
+        assert!(!probe(d.path(), Marker::Primary, None).may_write());
+        std::fs::write(d.path().join(".primary"), "").unwrap();
+        assert_eq!(probe(d.path(), Marker::Primary, None), Role::Primary);
     }
 
     #[test]
     fn missing_mount_is_not_running() {
-        let d = tempdir().join("gone");
-        let r = probe(&d, Marker::Replica, None);
-        assert!(
-            matches!(r, Role::NotRunning(ref m) if m.contains("not found")),
-            "{r:?}"
-        );
+        let d = tempfile::tempdir().unwrap();
+        let r = probe(&d.path().join("gone"), Marker::Replica, None);
+        assert!(not_running_with(&r, "not found"), "{r:?}");
         assert!(!r.may_write());
     }
 
     #[test]
     fn read_only_file_is_not_primary() {
-        let d = tempdir();
-        let db = d.join("app.db");
-        std::fs::write(&db, b"").unwrap();
-        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
-        let r = probe(&d, Marker::Replica, Some(&db));
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("app.db");
+        read_only(&db);
+        let r = probe(d.path(), Marker::Replica, Some(&db));
         assert_eq!(r, Role::ReadOnlyFile(db.clone()));
         assert!(!r.may_write());
     }
 
     #[test]
     fn open_database_missing_from_mount_is_not_running() {
-        let d = tempdir();
-        let r = probe(&d, Marker::Replica, Some(&d.join("app.db")));
+        let d = tempfile::tempdir().unwrap();
+        let r = probe(d.path(), Marker::Replica, Some(&d.path().join("app.db")));
+        assert!(not_running_with(&r, "missing from the mount"), "{r:?}");
+    }
+
+    #[test]
+    fn require_fuse_refuses_plain_dir() {
+        let d = tempfile::tempdir().unwrap();
+        let r = detect(Probe {
+            mount: d.path(),
+            marker: Marker::Replica,
+            require_fuse: true,
+            db: None,
+        });
+        assert!(not_running_with(&r, "not a FUSE mount"), "{r:?}");
+    }
+
+    #[test]
+    fn fifo_marker_never_blocks() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = c_path(&d.path().join(".primary"));
+        // SAFETY: a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let r = probe_within_a_second(d.path());
+        let want = format!(
+            "{} is a FIFO, not LiteFS's .primary file",
+            d.path().join(".primary").display()
+        );
+        assert_eq!(r, Role::NotRunning(want));
+        assert_eq!(
+            r.refusal().unwrap().to_string(),
+            format!(
+                "LiteFS is not running: {}/.primary is a FIFO, not LiteFS's .primary file",
+                d.path().display()
+            )
+        );
+    }
+
+    #[test]
+    fn directory_marker_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join(".primary")).unwrap();
+        let r = probe_within_a_second(d.path());
         assert!(
-            matches!(r, Role::NotRunning(ref m) if m.contains("missing from the mount")),
+            not_running_with(&r, "/.primary is a directory, not LiteFS's"),
             "{r:?}"
         );
     }
 
     #[test]
-    fn require_fuse_refuses_plain_dir() {
-        let d = tempdir();
-        let r = detect(Probe {
-            mount: &d,
-            marker: Marker::Replica,
-            require_fuse: true,
-            db: None,
-        });
+    fn device_marker_is_refused_through_a_symlink() {
+        // A symlinked `.primary` is followed; what it leads to is checked.
+        let d = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", d.path().join(".primary")).unwrap();
+        let r = probe_within_a_second(d.path());
         assert!(
-            matches!(r, Role::NotRunning(ref m) if m.contains("not a FUSE mount")),
+            not_running_with(&r, "/.primary is a character device, not LiteFS's"),
             "{r:?}"
         );
     }
 
-    fn tempdir() -> PathBuf {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let d = std::env::temp_dir().join(format!(
-            "litefs-guard-role-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    #[test]
+    fn symlink_to_a_regular_marker_is_followed() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("elsewhere"), "node-c\n").unwrap();
+        std::os::unix::fs::symlink(d.path().join("elsewhere"), d.path().join(".primary")).unwrap();
+        assert_eq!(
+            probe(d.path(), Marker::Replica, None).primary_host(),
+            Some("node-c")
+        );
+    }
+
+    #[test]
+    fn huge_marker_is_refused_without_reading_it_all() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(".primary");
+        std::fs::write(&p, "h".repeat(MAX_PRIMARY_LEN)).unwrap();
+        let host = probe(d.path(), Marker::Replica, None);
+        assert_eq!(host.primary_host().map(str::len), Some(MAX_PRIMARY_LEN));
+        std::fs::write(&p, "h".repeat(MAX_PRIMARY_LEN + 1)).unwrap();
+        let r = probe(d.path(), Marker::Replica, None);
+        assert!(
+            not_running_with(&r, "/.primary holds more than 4096 bytes"),
+            "{r:?}"
+        );
+        // Sparse: 1 GiB never written, so reading it all would show.
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .and_then(|f| f.set_len(1 << 30))
+            .unwrap();
+        let r = probe_within_a_second(d.path());
+        assert!(not_running_with(&r, "holds more than 4096 bytes"), "{r:?}");
+    }
+
+    #[test]
+    fn paths_that_are_not_utf8_work() {
+        let d = tempfile::tempdir().unwrap();
+        let mount = d.path().join(OsStr::from_bytes(b"lite\xfffs"));
+        std::fs::create_dir(&mount).unwrap();
+        let db = mount.join(OsStr::from_bytes(b"app\xfe.db"));
+        read_only(&db);
+        assert_eq!(
+            probe(&mount, Marker::Replica, Some(&db)),
+            Role::ReadOnlyFile(db.clone())
+        );
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(probe(&mount, Marker::Replica, Some(&db)), Role::Primary);
+        std::fs::write(mount.join(".primary"), "node-b\n").unwrap();
+        assert_eq!(
+            probe(&mount, Marker::Replica, Some(&db)).primary_host(),
+            Some("node-b")
+        );
+    }
+
+    type ReadFn = Box<dyn FnMut(&mut [u8]) -> std::io::Result<usize>>;
+
+    /// Answers LiteFS's FUSE can give and a plain filesystem cannot.
+    struct Fake {
+        open: Result<(), i32>,
+        file_type: Result<libc::mode_t, i32>,
+        read: ReadFn,
+        reads: usize,
+    }
+
+    fn fake(read: impl FnMut(&mut [u8]) -> std::io::Result<usize> + 'static) -> Fake {
+        Fake {
+            open: Ok(()),
+            file_type: Ok(libc::S_IFREG),
+            read: Box::new(read),
+            reads: 0,
+        }
+    }
+
+    impl MarkerIo for Fake {
+        type File = ();
+
+        fn open(&mut self, _: &CStr) -> std::io::Result<()> {
+            self.open.map_err(std::io::Error::from_raw_os_error)
+        }
+
+        fn file_type(&mut self, _: &()) -> std::io::Result<libc::mode_t> {
+            self.file_type.map_err(std::io::Error::from_raw_os_error)
+        }
+
+        fn read(&mut self, _: &(), buf: &mut [u8]) -> std::io::Result<usize> {
+            self.reads += 1;
+            (self.read)(buf)
+        }
+    }
+
+    fn enoent(_: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::from_raw_os_error(libc::ENOENT))
+    }
+
+    /// From the text `chunks`, one per read, then end of file.
+    fn chunks(parts: &'static [&'static str]) -> impl FnMut(&mut [u8]) -> std::io::Result<usize> {
+        let mut i = 0;
+        move |buf| {
+            let Some(part) = parts.get(i) else {
+                return Ok(0);
+            };
+            i += 1;
+            if part.is_empty() {
+                return Err(std::io::Error::from_raw_os_error(libc::EINTR));
+            }
+            buf[..part.len()].copy_from_slice(part.as_bytes());
+            Ok(part.len())
+        }
+    }
+
+    #[test]
+    fn lost_primary_cached_handle_reads_as_absent() {
+        // LiteFS on a replica that has just lost its primary: `.primary`
+        // still opens (a cached handle) but reading it says ENOENT, and the
+        // database shows mode 0444.
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("app.db");
+        read_only(&db);
+        let t = Target::new(d.path(), Some(&db));
+        let r = detect_with(&mut fake(enoent), &t, Marker::Replica, false);
+        assert_eq!(r, Role::ReadOnlyFile(db.clone()));
+        assert_eq!(r.name(), "replica");
+        assert!(!r.may_write() && !r.is_primary());
+        // The same with fstat answering ENOENT.
+        let mut f = fake(enoent);
+        f.file_type = Err(libc::ENOENT);
+        assert_eq!(
+            detect_with(&mut f, &t, Marker::Replica, false),
+            Role::ReadOnlyFile(db.clone())
+        );
+        assert_eq!(f.reads, 0);
+        // Under the `primary` marker convention, absent means "not primary".
+        let r = detect_with(&mut fake(enoent), &t, Marker::Primary, false);
+        assert_eq!(
+            r,
+            Role::Replica {
+                primary: None,
+                halt_lock: false
+            }
+        );
+    }
+
+    #[test]
+    fn marker_read_path() {
+        let d = tempfile::tempdir().unwrap();
+        let t = Target::new(d.path(), None);
+        let read = |f: &mut Fake| read_marker_with(f, &t);
+        assert_eq!(read(&mut fake(enoent)), Ok(None));
+        // Short reads are joined and EINTR is retried.
+        let mut f = fake(chunks(&["no", "", "de-", "b\n"]));
+        assert_eq!(read(&mut f), Ok(Some("node-b".into())));
+        assert_eq!(f.reads, 5);
+        // Other errors are reported with the mount.
+        let mut f = fake(enoent);
+        f.open = Err(libc::ENOTCONN);
+        let e = read(&mut f).unwrap_err();
+        assert!(
+            e.starts_with(&format!("mount directory {} ", d.path().display())),
+            "{e}"
+        );
+        assert!(e.contains("not connected"), "{e}");
+        let mut f = fake(|_: &mut [u8]| Err(std::io::Error::from_raw_os_error(libc::EIO)));
+        assert!(read(&mut f).unwrap_err().contains("Input/output error"));
+        // A socket is not read at all.
+        let mut f = fake(enoent);
+        f.file_type = Ok(libc::S_IFSOCK);
+        assert!(read(&mut f)
+            .unwrap_err()
+            .ends_with(".primary is a socket, not LiteFS's .primary file"));
+        assert_eq!(f.reads, 0);
+    }
+
+    #[test]
+    fn endless_marker_stops_after_the_limit() {
+        let d = tempfile::tempdir().unwrap();
+        let t = Target::new(d.path(), None);
+        // A file that never ends, one byte per read: the read stops one byte
+        // past the limit.
+        let mut f = fake(|buf: &mut [u8]| {
+            buf[0] = b'x';
+            Ok(1)
+        });
+        let e = read_marker_with(&mut f, &t).unwrap_err();
+        assert!(e.contains("holds more than 4096 bytes"), "{e}");
+        assert_eq!(f.reads, MAX_PRIMARY_LEN + 1);
+        // A read that claims more than it was given cannot overrun either.
+        let mut f = fake(|buf: &mut [u8]| Ok(buf.len() * 2));
+        assert!(read_marker_with(&mut f, &t).is_err());
+        assert_eq!(f.reads, 1);
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::config::{self, Discovered};
 use crate::error::SettingsError;
+use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -53,11 +54,18 @@ pub struct Settings {
     pub marker: Marker,
     /// Escalate plain BEGIN to an IMMEDIATE-style write lock on the primary.
     pub immediate: bool,
-    /// Refuse writes unless the mount is a FUSE filesystem.
+    /// Refuse writes unless the mount is a FUSE filesystem. On by default
+    /// whenever a mount is configured (LiteFS is always FUSE; a plain
+    /// directory there means LiteFS is down).
     pub require_fuse: bool,
     /// Put guarded databases in WAL on the primary and refuse leaving it.
     pub keep_wal: bool,
     pub config: Option<Discovered>,
+    /// Why a litefs.yml found by the search could not be used, when that did
+    /// not stop loading (`LITEFS_GUARD_DIR` names the mount, so the file's
+    /// `fuse.dir` is not needed). For `litefs_config()` to report.
+    #[allow(dead_code)] // until litefs_config() reports it
+    pub config_error: Option<String>,
 }
 
 impl Settings {
@@ -79,7 +87,12 @@ pub fn global() -> Result<&'static Settings, SettingsError> {
     if let Some(s) = SETTINGS.get() {
         return Ok(s);
     }
-    let s = from_env(|k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()))?;
+    let cwd = std::env::current_dir().ok();
+    let s = from_sources(&Sources {
+        var: &config::process_env_os,
+        cwd: cwd.as_deref(),
+        etc: Path::new(config::ETC_DIR),
+    })?;
     Ok(SETTINGS.get_or_init(|| s))
 }
 
@@ -88,10 +101,35 @@ pub fn loaded() -> Option<&'static Settings> {
     SETTINGS.get()
 }
 
-/// Builds settings from an environment lookup (testable without the real env).
-pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
-    let var = |k: &str| get(k).filter(|v| !v.is_empty());
-    let marker = match var("LITEFS_GUARD_MARKER").as_deref() {
+/// Everything settings are read from. [`global`] passes the process's own;
+/// tests pass theirs, so they never see the real environment, `$HOME`,
+/// `/etc` or the working directory.
+pub struct Sources<'a> {
+    /// One environment variable, byte for byte (paths need not be UTF-8).
+    pub var: &'a dyn Fn(&str) -> Option<OsString>,
+    /// Searched first for litefs.yml; None: the relative `litefs.yml`.
+    pub cwd: Option<&'a Path>,
+    /// Searched last for litefs.yml: `/etc` in production.
+    pub etc: &'a Path,
+}
+
+/// Builds and validates settings from `src`.
+pub fn from_sources(src: &Sources<'_>) -> Result<Settings, SettingsError> {
+    let raw = |k: &str| (src.var)(k).filter(|v| !v.is_empty());
+    // Settings that are words or numbers: a value that is not UTF-8 is
+    // refused, never read approximately.
+    let var = |k: &'static str| -> Result<Option<String>, SettingsError> {
+        raw(k)
+            .map(|v| {
+                v.into_string().map_err(|v| SettingsError::Invalid {
+                    var: k,
+                    value: v.to_string_lossy().into_owned(),
+                    reason: "the value is not UTF-8".into(),
+                })
+            })
+            .transpose()
+    };
+    let marker = match var("LITEFS_GUARD_MARKER")?.as_deref() {
         None | Some("replica") => Marker::Replica,
         Some("primary") => Marker::Primary,
         Some(other) => {
@@ -102,22 +140,42 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Settings, Settin
             })
         }
     };
-    let immediate = parse_bool("LITEFS_GUARD_IMMEDIATE", var("LITEFS_GUARD_IMMEDIATE"), true)?;
-    let keep_wal = parse_bool("LITEFS_GUARD_WAL", var("LITEFS_GUARD_WAL"), true)?;
-    let env_dir = match var("LITEFS_GUARD_DIR") {
+    let immediate = parse_bool("LITEFS_GUARD_IMMEDIATE", var("LITEFS_GUARD_IMMEDIATE")?, true)?;
+    let keep_wal = parse_bool("LITEFS_GUARD_WAL", var("LITEFS_GUARD_WAL")?, true)?;
+    // Paths are taken byte for byte.
+    let env_dir = match raw("LITEFS_GUARD_DIR") {
         Some(d) => Some(validate_dir("LITEFS_GUARD_DIR", &d)?),
         None => None,
     };
-    let config = config::discover().map_err(|e| SettingsError::Config(e.to_string()))?;
+    let explicit = raw(config::CONFIG_VAR).map(PathBuf::from);
+    let home = raw("HOME").map(PathBuf::from);
+    let candidates = config::search_paths_in(src.cwd, home.as_deref(), src.etc);
+    // litefs.yml's own `${VAR}` expansion works on text.
+    let text_env = |k: &str| (src.var)(k).map(|v| v.to_string_lossy().into_owned());
+    let (config, config_error) = match config::discover_in(&text_env, explicit.as_deref(), &candidates) {
+        Ok(c) => (c, None),
+        // LITEFS_GUARD_DIR names the mount, so the guard does not need a
+        // litefs.yml that the search happened to find (in ./, $HOME or
+        // /etc): a broken one must not stop the extension from loading. The
+        // error is kept for litefs_config() to show.
+        // A file named by LITEFS_GUARD_CONFIG is different: the user asked
+        // for that file, so its failing to load fails loading.
+        Err(e) if env_dir.is_some() && explicit.is_none() => (None, Some(e.to_string())),
+        Err(e) => return Err(SettingsError::Config(e.to_string())),
+    };
     let (mount_dir, mount_source) = match (env_dir, config.as_ref().and_then(|c| c.config.mount_dir())) {
         (Some(d), _) => (Some(d), MountSource::Env),
         (None, Some(d)) => (Some(canonical(d)), MountSource::Config),
         (None, None) => (None, MountSource::DatabaseDir),
     };
+    // LiteFS is always FUSE: whenever a mount is configured, a plain
+    // directory there means LiteFS is down and a write would create a local
+    // database LiteFS later hides. Without a configured mount (each
+    // database's directory is its own) there is nothing to check against.
     let require_fuse = parse_bool(
         "LITEFS_GUARD_REQUIRE_FUSE",
-        var("LITEFS_GUARD_REQUIRE_FUSE"),
-        mount_source == MountSource::Config,
+        var("LITEFS_GUARD_REQUIRE_FUSE")?,
+        mount_source != MountSource::DatabaseDir,
     )?;
     Ok(Settings {
         mount_dir,
@@ -127,6 +185,7 @@ pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Settings, Settin
         require_fuse,
         keep_wal,
         config,
+        config_error,
     })
 }
 
@@ -143,14 +202,15 @@ fn parse_bool(var: &'static str, value: Option<String>, default: bool) -> Result
     }
 }
 
-/// An absolute path with no `..` component and no NUL byte.
-pub fn validate_dir(var: &'static str, value: &str) -> Result<PathBuf, SettingsError> {
+/// An absolute path with no `..` component and no NUL byte. Any other bytes
+/// are kept as they are: a path need not be UTF-8.
+pub fn validate_dir(var: &'static str, value: &OsStr) -> Result<PathBuf, SettingsError> {
     let bad = |reason: &str| SettingsError::Invalid {
         var,
-        value: value.into(),
+        value: value.to_string_lossy().into_owned(),
         reason: reason.into(),
     };
-    if value.contains('\0') {
+    if value.as_encoded_bytes().contains(&0) {
         return Err(bad("the path contains a NUL byte"));
     }
     let p = Path::new(value);
@@ -173,13 +233,60 @@ fn canonical(p: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use std::os::unix::ffi::OsStrExt;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
+    type Env = HashMap<String, OsString>;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        pairs
             .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| m.get(k).cloned()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect()
+    }
+
+    /// Settings from `env` alone: the search for litefs.yml looks only in
+    /// empty directories of a fresh temporary one.
+    fn from_env(env: Env) -> Result<Settings, SettingsError> {
+        let place = Place::new();
+        place.settings(&env)
+    }
+
+    /// A working directory, a home and an "/etc" of the test's own.
+    struct Place {
+        root: tempfile::TempDir,
+    }
+
+    impl Place {
+        fn new() -> Place {
+            let root = tempfile::tempdir().unwrap();
+            for d in ["cwd", "home", "etc"] {
+                std::fs::create_dir(root.path().join(d)).unwrap();
+            }
+            Place { root }
+        }
+
+        fn dir(&self, name: &str) -> PathBuf {
+            self.root.path().join(name)
+        }
+
+        fn settings(&self, env: &Env) -> Result<Settings, SettingsError> {
+            let cwd = self.dir("cwd");
+            let etc = self.dir("etc");
+            from_sources(&Sources {
+                var: &|k| env.get(k).cloned(),
+                cwd: Some(&cwd),
+                etc: &etc,
+            })
+        }
+    }
+
+    const BROKEN_YML: &str = "fuse:\n  dir: [not, a, path\n";
+
+    fn valid_yml(mount: &Path) -> String {
+        format!(
+            "fuse:\n  dir: \"{}\"\ndata:\n  dir: \"/var/lib/litefs\"\nlease:\n  type: \"static\"\n  candidate: true\n  advertise-url: \"http://a:20202\"\n",
+            mount.display()
+        )
     }
 
     #[test]
@@ -220,7 +327,7 @@ mod tests {
         assert!(e.to_string().contains("must be absolute"), "{e}");
         let e = from_env(env(&[("LITEFS_GUARD_DIR", "/litefs/../etc")])).unwrap_err();
         assert!(e.to_string().contains("\"..\""), "{e}");
-        let e = validate_dir("LITEFS_GUARD_DIR", "/lite\0fs").unwrap_err();
+        let e = validate_dir("LITEFS_GUARD_DIR", OsStr::new("/lite\0fs")).unwrap_err();
         assert!(e.to_string().contains("NUL"), "{e}");
     }
 
@@ -253,5 +360,110 @@ mod tests {
             e.to_string(),
             "LITEFS_GUARD_IMMEDIATE=\"maybe\" is not valid: use 1 or 0"
         );
+    }
+
+    #[test]
+    fn require_fuse_is_on_whenever_a_mount_is_configured() {
+        let s = from_env(env(&[("LITEFS_GUARD_DIR", "/nonexistent-litefs")])).unwrap();
+        assert!(s.require_fuse);
+        let s = from_env(env(&[
+            ("LITEFS_GUARD_DIR", "/nonexistent-litefs"),
+            ("LITEFS_GUARD_REQUIRE_FUSE", "0"),
+        ]))
+        .unwrap();
+        assert!(!s.require_fuse);
+
+        let p = Place::new();
+        std::fs::write(
+            p.dir("cwd/litefs.yml"),
+            valid_yml(Path::new("/nonexistent-litefs")),
+        )
+        .unwrap();
+        let s = p.settings(&env(&[])).unwrap();
+        assert_eq!(s.mount_source, MountSource::Config);
+        assert!(s.require_fuse);
+        let s = p.settings(&env(&[("LITEFS_GUARD_REQUIRE_FUSE", "off")])).unwrap();
+        assert!(!s.require_fuse);
+    }
+
+    #[test]
+    fn a_broken_searched_config_does_not_stop_loading_when_the_dir_is_set() {
+        for place in ["cwd", "home", "etc"] {
+            let p = Place::new();
+            let file = p.dir(place).join("litefs.yml");
+            std::fs::write(&file, BROKEN_YML).unwrap();
+            let home = p.dir("home");
+            let mut e = env(&[("HOME", home.to_str().unwrap())]);
+            // Without LITEFS_GUARD_DIR the mount comes from the file: loading fails.
+            let err = p.settings(&e).unwrap_err().to_string();
+            assert!(err.starts_with(&file.display().to_string()), "{place}: {err}");
+            e.insert("LITEFS_GUARD_DIR".into(), "/nonexistent-litefs".into());
+            let s = p.settings(&e).unwrap();
+            assert_eq!(s.mount_source, MountSource::Env, "{place}");
+            assert!(s.config.is_none());
+            assert_eq!(s.config_error.as_deref(), Some(err.as_str()), "{place}");
+        }
+    }
+
+    #[test]
+    fn a_broken_named_config_stops_loading_even_when_the_dir_is_set() {
+        let p = Place::new();
+        let file = p.dir("custom.yml");
+        std::fs::write(&file, BROKEN_YML).unwrap();
+        let e = env(&[
+            ("LITEFS_GUARD_DIR", "/nonexistent-litefs"),
+            ("LITEFS_GUARD_CONFIG", file.to_str().unwrap()),
+        ]);
+        let err = p.settings(&e).unwrap_err().to_string();
+        assert!(err.starts_with(&file.display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn a_valid_config_is_kept_when_the_dir_is_set() {
+        let p = Place::new();
+        std::fs::write(p.dir("etc/litefs.yml"), valid_yml(Path::new("/from-yml"))).unwrap();
+        let s = p
+            .settings(&env(&[("LITEFS_GUARD_DIR", "/nonexistent-litefs")]))
+            .unwrap();
+        assert_eq!(s.mount_dir, Some(PathBuf::from("/nonexistent-litefs")));
+        assert_eq!(s.config.map(|c| c.path), Some(p.dir("etc/litefs.yml")));
+        assert_eq!(s.config_error, None);
+    }
+
+    #[test]
+    fn paths_that_are_not_utf8_are_kept_byte_for_byte() {
+        let p = Place::new();
+        let mount = p.dir("cwd").join(OsStr::from_bytes(b"lite\xfffs"));
+        let mut e = env(&[]);
+        e.insert("LITEFS_GUARD_DIR".into(), mount.clone().into_os_string());
+        let s = p.settings(&e).unwrap();
+        assert_eq!(s.mount_dir.as_deref(), Some(mount.as_path()));
+        // Once it exists it is canonicalized, still byte for byte.
+        std::fs::create_dir(&mount).unwrap();
+        let s = p.settings(&e).unwrap();
+        assert_eq!(
+            s.mount_dir.unwrap().as_os_str().as_bytes(),
+            std::fs::canonicalize(&mount).unwrap().as_os_str().as_bytes()
+        );
+        // So is a named config file.
+        let cfg = p.dir("cwd").join(OsStr::from_bytes(b"conf\xfe.yml"));
+        std::fs::write(&cfg, valid_yml(Path::new("/from-yml"))).unwrap();
+        let mut e = env(&[]);
+        e.insert("LITEFS_GUARD_CONFIG".into(), cfg.clone().into_os_string());
+        let s = p.settings(&e).unwrap();
+        assert_eq!(s.config.map(|c| c.path), Some(cfg));
+        assert_eq!(s.mount_dir, Some(PathBuf::from("/from-yml")));
+    }
+
+    #[test]
+    fn words_that_are_not_utf8_are_refused() {
+        let mut e = env(&[]);
+        e.insert(
+            "LITEFS_GUARD_MARKER".into(),
+            OsStr::from_bytes(b"prim\xffary").into(),
+        );
+        let err = from_env(e).unwrap_err().to_string();
+        assert!(err.starts_with("LITEFS_GUARD_MARKER=\"prim"), "{err}");
+        assert!(err.ends_with("is not valid: the value is not UTF-8"), "{err}");
     }
 }

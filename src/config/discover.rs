@@ -7,6 +7,7 @@ use super::model::LiteFsConfig;
 use super::parse::{parse_bytes, Env};
 use super::read::read_capped;
 use super::Discovered;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 /// Names the config file; when set (non-empty), no search happens.
@@ -22,10 +23,26 @@ pub fn discover_with(env: Env<'_>, cwd: Option<&Path>) -> Result<Option<Discover
 /// `LITEFS_GUARD_CONFIG` from `env`, else the first of `candidates` that
 /// exists.
 pub fn discover_from(env: Env<'_>, candidates: &[PathBuf]) -> Result<Option<Discovered>, ConfigError> {
-    if let Some(p) = env(CONFIG_VAR).filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(p);
-        let config = load_file_with(&path, env)?;
-        return Ok(Some(Discovered { path, config }));
+    let explicit = env(CONFIG_VAR).filter(|p| !p.is_empty()).map(PathBuf::from);
+    discover_in(env, explicit.as_deref(), candidates)
+}
+
+/// The file named by `explicit` (`LITEFS_GUARD_CONFIG`, taken byte for byte
+/// by the caller), else the first of `candidates` that exists. `env` serves
+/// `LITEFS_GUARD_CONFIG_EXPAND_ENV` and `${VAR}` expansion. Nothing here
+/// looks at the process environment, the working directory or `/etc`: the
+/// caller passes them in (see [`search_paths_in`]).
+pub fn discover_in(
+    env: Env<'_>,
+    explicit: Option<&Path>,
+    candidates: &[PathBuf],
+) -> Result<Option<Discovered>, ConfigError> {
+    if let Some(path) = explicit.filter(|p| !p.as_os_str().is_empty()) {
+        let config = load_file_with(path, env)?;
+        return Ok(Some(Discovered {
+            path: path.to_path_buf(),
+            config,
+        }));
     }
     for path in candidates {
         match load_file_with(path, env) {
@@ -46,13 +63,24 @@ pub fn discover_from(env: Env<'_>, candidates: &[PathBuf]) -> Result<Option<Disc
 
 /// `./litefs.yml`, `$HOME/litefs.yml`, `/etc/litefs.yml`.
 pub fn search_paths(env: Env<'_>, cwd: Option<&Path>) -> Vec<PathBuf> {
+    let home = env("HOME").map(PathBuf::from);
+    search_paths_in(cwd, home.as_deref(), Path::new(ETC_DIR))
+}
+
+/// Where LiteFS's search looks: `litefs.yml` in `cwd` (relative to the
+/// working directory when None), in `home` (when set and non-empty), and in
+/// `etc` (`/etc` in production; tests pass a directory of their own).
+pub fn search_paths_in(cwd: Option<&Path>, home: Option<&Path>, etc: &Path) -> Vec<PathBuf> {
     let mut paths = vec![cwd.map_or_else(|| PathBuf::from("litefs.yml"), |d| d.join("litefs.yml"))];
-    if let Some(home) = env("HOME").filter(|h| !h.is_empty()) {
-        paths.push(Path::new(&home).join("litefs.yml"));
+    if let Some(home) = home.filter(|h| !h.as_os_str().is_empty()) {
+        paths.push(home.join("litefs.yml"));
     }
-    paths.push(PathBuf::from("/etc/litefs.yml"));
+    paths.push(etc.join("litefs.yml"));
     paths
 }
+
+/// The last place LiteFS searches.
+pub const ETC_DIR: &str = "/etc";
 
 /// Reads, expands (unless `LITEFS_GUARD_CONFIG_EXPAND_ENV=0`), parses and
 /// validates one file, with the process environment.
@@ -81,12 +109,19 @@ fn expand_enabled(env: Env<'_>) -> Result<bool, ConfigError> {
 /// hostname(2) when it is unset so configs can say `${HOSTNAME}`, an unset
 /// or empty `HOSTNAME` reads the kernel's host name.
 pub fn process_env(name: &str) -> Option<String> {
-    let value = std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
-    if name == "HOSTNAME" && value.as_deref().is_none_or(str::is_empty) {
+    process_env_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+/// [`process_env`] byte for byte (paths such as `LITEFS_GUARD_DIR`,
+/// `LITEFS_GUARD_CONFIG` and `HOME` need not be UTF-8).
+pub fn process_env_os(name: &str) -> Option<OsString> {
+    let value = std::env::var_os(name);
+    if name == "HOSTNAME" && value.as_ref().is_none_or(|v| v.is_empty()) {
         return std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
             .map(|h| h.trim().to_owned())
-            .filter(|h| !h.is_empty());
+            .filter(|h| !h.is_empty())
+            .map(OsString::from);
     }
     value
 }
@@ -136,6 +171,10 @@ mod tests {
         assert_eq!(
             search_paths(&env, None),
             vec![PathBuf::from("litefs.yml"), PathBuf::from("/etc/litefs.yml")]
+        );
+        assert_eq!(
+            search_paths_in(Some(Path::new("/w")), Some(Path::new("")), Path::new("/x/etc")),
+            vec![PathBuf::from("/w/litefs.yml"), PathBuf::from("/x/etc/litefs.yml")]
         );
     }
 

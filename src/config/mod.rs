@@ -30,8 +30,8 @@ use std::path::{Path, PathBuf};
 
 pub use budget::{MAX_NODES, MAX_SCALAR_BYTES};
 pub use discover::{
-    discover_from, discover_with, load_file, load_file_with, process_env, search_paths, CONFIG_VAR,
-    EXPAND_VAR,
+    discover_from, discover_in, discover_with, load_file, load_file_with, process_env, process_env_os,
+    search_paths, search_paths_in, CONFIG_VAR, ETC_DIR, EXPAND_VAR,
 };
 pub use duration::{DurationError, GoDuration};
 pub use error::{ConfigError, MAX_CONFIG_BYTES};
@@ -56,7 +56,10 @@ pub struct Discovered {
 /// LITEFS_GUARD_CONFIG names one that does not exist).
 pub fn discover() -> Result<Option<Discovered>, ConfigError> {
     let cwd = std::env::current_dir().ok();
-    discover_with(&process_env, cwd.as_deref())
+    let explicit = process_env_os(CONFIG_VAR).map(PathBuf::from);
+    let home = process_env_os("HOME").map(PathBuf::from);
+    let candidates = search_paths_in(cwd.as_deref(), home.as_deref(), Path::new(ETC_DIR));
+    discover_in(&process_env, explicit.as_deref(), &candidates)
 }
 
 impl LiteFsConfig {

@@ -150,7 +150,8 @@ def test_outside_mount_writable_on_replica(tmp_path):
         res["role"] = guarded.execute("SELECT json_extract(litefs_config(), '$.role')").fetchone()[0]
         print(json.dumps(res))
         """,
-        env=clean_env(LITEFS_GUARD_DIR=mount, HOME=tmp_path),
+        # A plain directory stands in for the mount: opt out of the FUSE check.
+        env=clean_env(LITEFS_GUARD_DIR=mount, LITEFS_GUARD_REQUIRE_FUSE=0, HOME=tmp_path),
     )
     assert out == {"local": 1, "local_journal": "delete", "local_vfs": 0, "guarded": "SQLITE_READONLY",
                    "attached_local": 2, "role": "replica"}

@@ -9,11 +9,13 @@ use std::process::Command;
 
 /// Runs `guard-sql` with the given environment; returns its output lines.
 fn run(env: &[(&str, &str)], db: &Path, sql: &[&str]) -> Vec<String> {
+    run_in(&std::env::temp_dir(), env, db, sql)
+}
+
+/// `run` in working directory `cwd`.
+fn run_in(cwd: &Path, env: &[(&str, &str)], db: &Path, sql: &[&str]) -> Vec<String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_guard-sql"));
-    cmd.arg(so_path())
-        .arg(db)
-        .args(sql)
-        .current_dir(std::env::temp_dir());
+    cmd.arg(so_path()).arg(db).args(sql).current_dir(cwd);
     for (k, _) in std::env::vars() {
         if k.starts_with("LITEFS_GUARD") {
             cmd.env_remove(k);
@@ -136,6 +138,8 @@ fn litefs_guard_dir_wins_over_the_config() {
     let env = [
         ("LITEFS_GUARD_CONFIG", cfg.to_str().unwrap()),
         ("LITEFS_GUARD_DIR", other.dir.to_str().unwrap()),
+        // A plain directory stands in for the mount.
+        ("LITEFS_GUARD_REQUIRE_FUSE", "0"),
     ];
     let out = run(
         &env,
@@ -147,6 +151,80 @@ fn litefs_guard_dir_wins_over_the_config() {
         ],
     );
     assert_eq!(out, ["ok LITEFS_GUARD_DIR", "ok 0", "ok "]);
+}
+
+#[test]
+fn litefs_guard_dir_requires_fuse_by_default() {
+    // LiteFS is always FUSE: a plain directory at LITEFS_GUARD_DIR means
+    // LiteFS is down, and a write there would create a local database.
+    let m = Mount::new("env-strict");
+    let dir = m.dir.to_str().unwrap();
+    let out = run(
+        &[("LITEFS_GUARD_DIR", dir)],
+        &m.db("app.db"),
+        &[
+            "SELECT json_extract(litefs_config(), '$.require_fuse')",
+            "SELECT json_extract(litefs_config(), '$.role')",
+            "CREATE TABLE t(x)",
+            "SELECT count(*) FROM sqlite_schema",
+            "SELECT json_extract(litefs_config(), '$.reason')",
+            "SELECT litefs_is_primary()",
+        ],
+    );
+    assert_eq!(out[..2], ["ok 1", "ok not_running"]);
+    assert!(out[2].starts_with("err 23 "), "{}", out[2]);
+    assert_eq!(out[3], "ok 0");
+    // Why, as litefs_config() and the functions (and the Python/Django
+    // helpers, from them) report it.
+    let why = format!("LiteFS is not running: {dir} is not a FUSE mount");
+    assert!(out[4].starts_with(&format!("ok {why}")), "{}", out[4]);
+    assert!(out[5].starts_with("err ") && out[5].contains(&why), "{}", out[5]);
+    assert_eq!(
+        std::fs::metadata(m.db("app.db")).map(|md| md.len()).unwrap_or(0),
+        0
+    );
+    // An explicit opt-out restores the plain-directory behaviour.
+    let out = run(
+        &[("LITEFS_GUARD_DIR", dir), ("LITEFS_GUARD_REQUIRE_FUSE", "0")],
+        &m.db("app.db"),
+        &["CREATE TABLE t(x)", "SELECT litefs_is_primary()"],
+    );
+    assert_eq!(out, ["ok ", "ok 1"]);
+}
+
+#[test]
+fn a_broken_litefs_yml_in_the_working_directory_does_not_stop_loading_when_litefs_guard_dir_is_set() {
+    let m = Mount::new("env-broken-cwd");
+    let cwd = Mount::new("env-broken-cwd-wd");
+    std::fs::write(cwd.dir.join("litefs.yml"), "fuse:\n  dir: [not, a, path\n").unwrap();
+    // Without LITEFS_GUARD_DIR the mount would come from that file: loading fails.
+    let out = run_in(&cwd.dir, &[], &m.db("app.db"), &["SELECT 1"]);
+    assert!(
+        out[0].starts_with("load-error") && out[0].contains("litefs.yml"),
+        "{out:?}"
+    );
+    let env = [
+        ("LITEFS_GUARD_DIR", m.dir.to_str().unwrap()),
+        ("LITEFS_GUARD_REQUIRE_FUSE", "0"),
+    ];
+    let out = run_in(
+        &cwd.dir,
+        &env,
+        &m.db("app.db"),
+        &[
+            "SELECT json_extract(litefs_config(), '$.mount_source')",
+            "CREATE TABLE t(x)",
+        ],
+    );
+    assert_eq!(out, ["ok LITEFS_GUARD_DIR", "ok "]);
+    // A file named by LITEFS_GUARD_CONFIG still has to load.
+    let named = cwd.dir.join("litefs.yml");
+    let env = [
+        ("LITEFS_GUARD_DIR", m.dir.to_str().unwrap()),
+        ("LITEFS_GUARD_CONFIG", named.to_str().unwrap()),
+    ];
+    let out = run_in(&cwd.dir, &env, &m.db("app.db"), &["SELECT 1"]);
+    assert!(out[0].starts_with("load-error"), "{out:?}");
 }
 
 #[test]
