@@ -146,7 +146,7 @@ impl ConnState {
         }
         let found = path
             .as_deref()
-            .and_then(|p| location::locate(self.settings.mount_dir.as_deref(), p));
+            .and_then(|p| self.settings.locate(p));
         match found {
             Some(l) => {
                 // SAFETY: valid connection and schema name.
@@ -186,7 +186,7 @@ impl ConnState {
 
     /// The mount guarding `path`, if any (by the file's identity).
     pub fn mount_for(&self, path: &Path) -> Option<location::Located> {
-        location::locate(self.settings.mount_dir.as_deref(), path)
+        self.settings.locate(path)
     }
 
     /// The role as seen for the database at `path` (or the mount alone).

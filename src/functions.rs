@@ -138,6 +138,10 @@ fn error(ctx: *mut ffi::sqlite3_context, msg: &str) {
     unsafe { crate::sqlite!(result_error(ctx, c.as_ptr(), -1)) }
 }
 
+fn lossy(p: &std::path::Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
 /// An argument echoed in an error message, cut to a readable length.
 fn shown(t: &str) -> String {
     const MAX: usize = 40;
@@ -238,11 +242,13 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
     };
     let j = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "mount_dir": mount,
+        // Paths need not be UTF-8; JSON text must be.
+        "mount_dir": mount.as_deref().map(lossy),
         "mount_source": s.mount_source.as_str(),
-        "database": db,
+        "database": db.as_deref().map(lossy),
         "marker": s.marker.as_str(),
-        "config_file": s.config.as_ref().map(|c| c.path.clone()),
+        "config_file": s.config.as_ref().map(|c| lossy(&c.path)),
+        "config_error": s.config_error,
         "role": role.as_ref().map(Role::name),
         "is_primary": role.as_ref().and_then(|r| (!matches!(r, Role::NotRunning(_))).then(|| r.is_primary())),
         "may_write": role.as_ref().map(Role::may_write),

@@ -23,16 +23,24 @@ pub struct Located {
     pub db: PathBuf,
 }
 
-/// Which mount guards the database at `path`. `mount` is the configured
-/// mount directory; with none configured each database's own directory is
-/// its mount.
-pub fn locate(mount: Option<&Path>, path: &Path) -> Option<Located> {
-    let Some(mount) = mount else {
+/// Which mount guards the database at `path`. `resolved` is the configured
+/// mount directory as resolved when the settings were read, `given` as
+/// configured (looked at afresh here); with none configured each database's
+/// own directory is its mount.
+pub fn locate(resolved: Option<&Path>, given: Option<&Path>, path: &Path) -> Option<Located> {
+    let Some(resolved) = resolved else {
         return path.parent().map(|m| Located {
             mount: m.to_path_buf(),
             db: path.to_path_buf(),
         });
     };
+    if path.starts_with(resolved) {
+        return Some(Located {
+            mount: resolved.to_path_buf(),
+            db: path.to_path_buf(),
+        });
+    }
+    let mount = given.unwrap_or(resolved);
     let found = |db: PathBuf| {
         Some(Located {
             mount: mount.to_path_buf(),
@@ -105,7 +113,7 @@ mod tests {
     fn inside_the_mount_by_prefix() {
         let d = dir();
         let m = d.path().join("m");
-        let l = locate(Some(&m), &m.join("app.db")).unwrap();
+        let l = locate(Some(&m), None, &m.join("app.db")).unwrap();
         assert_eq!(l.db, m.join("app.db"));
     }
 
@@ -115,8 +123,8 @@ mod tests {
         let m = d.path().join("m");
         std::fs::create_dir(&m).unwrap();
         std::fs::write(d.path().join("other.db"), b"x").unwrap();
-        assert_eq!(locate(Some(&m), &d.path().join("other.db")), None);
-        assert_eq!(locate(Some(&m), &d.path().join("new.db")), None);
+        assert_eq!(locate(Some(&m), None, &d.path().join("other.db")), None);
+        assert_eq!(locate(Some(&m), None, &d.path().join("new.db")), None);
     }
 
     #[test]
@@ -126,7 +134,7 @@ mod tests {
         std::fs::create_dir(&m).unwrap();
         let alias = d.path().join("alias");
         std::os::unix::fs::symlink(&m, &alias).unwrap();
-        let l = locate(Some(&m), &alias.join("new.db")).unwrap();
+        let l = locate(Some(&m), None, &alias.join("new.db")).unwrap();
         assert_eq!(l.db, m.join("new.db"));
     }
 
@@ -138,7 +146,7 @@ mod tests {
         std::fs::write(m.join("app.db"), b"x").unwrap();
         let link = d.path().join("elsewhere.db");
         std::fs::hard_link(m.join("app.db"), &link).unwrap();
-        let l = locate(Some(&m), &link).unwrap();
+        let l = locate(Some(&m), None, &link).unwrap();
         assert_eq!(l.db, m.join("app.db"));
     }
 
@@ -147,15 +155,29 @@ mod tests {
         let d = dir();
         let m = d.path().join("later");
         let alias = d.path().join("alias");
-        assert_eq!(locate(Some(&m), &alias.join("app.db")), None);
+        assert_eq!(locate(Some(&m), None, &alias.join("app.db")), None);
         std::fs::create_dir(&m).unwrap();
         std::os::unix::fs::symlink(&m, &alias).unwrap();
-        assert!(locate(Some(&m), &alias.join("app.db")).is_some());
+        assert!(locate(Some(&m), None, &alias.join("app.db")).is_some());
+    }
+
+    #[test]
+    fn a_mount_path_that_now_resolves_elsewhere_counts() {
+        let d = dir();
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        std::fs::create_dir(&a).unwrap();
+        std::fs::create_dir(&b).unwrap();
+        let link = d.path().join("link");
+        std::os::unix::fs::symlink(&b, &link).unwrap();
+        // Resolved to `a` when loaded; the link now points at `b`.
+        let l = locate(Some(&a), Some(&link), &b.join("app.db")).unwrap();
+        assert_eq!(l.db, link.join("app.db"));
+        assert!(locate(Some(&a), Some(&link), &a.join("app.db")).is_some());
     }
 
     #[test]
     fn no_mount_configured_means_the_database_directory() {
-        let l = locate(None, Path::new("/a/b.db")).unwrap();
+        let l = locate(None, None, Path::new("/a/b.db")).unwrap();
         assert_eq!(l.mount, PathBuf::from("/a"));
     }
 

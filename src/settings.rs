@@ -3,6 +3,7 @@
 
 use crate::config::{self, Discovered};
 use crate::error::SettingsError;
+use crate::location::{self, Located};
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
@@ -48,8 +49,12 @@ impl MountSource {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The mount, when one is configured (env or litefs.yml).
+    /// The mount, when one is configured (env or litefs.yml), symlinks
+    /// resolved when it was read.
     pub mount_dir: Option<PathBuf>,
+    /// The mount as configured: looked at again on every open, so a mount
+    /// that appears later, or whose path now resolves elsewhere, counts.
+    pub mount_given: Option<PathBuf>,
     pub mount_source: MountSource,
     pub marker: Marker,
     /// Escalate plain BEGIN to an IMMEDIATE-style write lock on the primary.
@@ -64,18 +69,15 @@ pub struct Settings {
     /// Why a litefs.yml found by the search could not be used, when that did
     /// not stop loading (`LITEFS_GUARD_DIR` names the mount, so the file's
     /// `fuse.dir` is not needed). For `litefs_config()` to report.
-    #[allow(dead_code)] // until litefs_config() reports it
     pub config_error: Option<String>,
 }
 
 impl Settings {
-    /// The mount directory that guards `db_path`, or None when the file is
-    /// outside the guarded location (and so passes through untouched).
-    pub fn mount_for(&self, db_path: &Path) -> Option<PathBuf> {
-        match &self.mount_dir {
-            Some(m) => db_path.starts_with(m).then(|| m.clone()),
-            None => db_path.parent().map(Path::to_path_buf),
-        }
+    /// The mount that guards the database at `db_path` (by the file's
+    /// identity, see `location`), or None when the file is outside the
+    /// guarded location (and so passes through untouched).
+    pub fn locate(&self, db_path: &Path) -> Option<Located> {
+        location::locate(self.mount_dir.as_deref(), self.mount_given.as_deref(), db_path)
     }
 }
 
@@ -163,10 +165,11 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, SettingsError> {
         Err(e) if env_dir.is_some() && explicit.is_none() => (None, Some(e.to_string())),
         Err(e) => return Err(SettingsError::Config(e.to_string())),
     };
-    let (mount_dir, mount_source) = match (env_dir, config.as_ref().and_then(|c| c.config.mount_dir())) {
-        (Some(d), _) => (Some(d), MountSource::Env),
-        (None, Some(d)) => (Some(canonical(d)), MountSource::Config),
-        (None, None) => (None, MountSource::DatabaseDir),
+    let given_env = raw("LITEFS_GUARD_DIR").map(PathBuf::from);
+    let (mount_dir, mount_given, mount_source) = match (env_dir, config.as_ref().and_then(|c| c.config.mount_dir())) {
+        (Some(d), _) => (Some(d), given_env, MountSource::Env),
+        (None, Some(d)) => (Some(canonical(d)), Some(d.to_path_buf()), MountSource::Config),
+        (None, None) => (None, None, MountSource::DatabaseDir),
     };
     // LiteFS is always FUSE: whenever a mount is configured, a plain
     // directory there means LiteFS is down and a write would create a local
@@ -179,6 +182,7 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, SettingsError> {
     )?;
     Ok(Settings {
         mount_dir,
+        mount_given,
         mount_source,
         marker,
         immediate,
@@ -296,7 +300,7 @@ mod tests {
         assert!(s.immediate);
         assert!(!s.require_fuse);
         assert_eq!(s.mount_dir, None);
-        assert_eq!(s.mount_for(Path::new("/a/b.db")), Some(PathBuf::from("/a")));
+        assert_eq!(s.locate(Path::new("/a/b.db")).map(|l| l.mount), Some(PathBuf::from("/a")));
     }
 
     #[test]
@@ -336,11 +340,11 @@ mod tests {
         let s = from_env(env(&[("LITEFS_GUARD_DIR", "/nonexistent-litefs")])).unwrap();
         assert_eq!(s.mount_source, MountSource::Env);
         assert_eq!(
-            s.mount_for(Path::new("/nonexistent-litefs/app.db")),
+            s.locate(Path::new("/nonexistent-litefs/app.db")).map(|l| l.mount),
             Some(PathBuf::from("/nonexistent-litefs"))
         );
-        assert_eq!(s.mount_for(Path::new("/tmp/app.db")), None);
-        assert_eq!(s.mount_for(Path::new("/nonexistent-litefsX/app.db")), None);
+        assert_eq!(s.locate(Path::new("/tmp/app.db")), None);
+        assert_eq!(s.locate(Path::new("/nonexistent-litefsX/app.db")), None);
     }
 
     #[test]

@@ -164,7 +164,7 @@ unsafe extern "C" fn x_open(
                 Kind::Journal => location::database_of(&path, "-journal"),
                 Kind::Wal => location::database_of(&path, "-wal"),
             };
-            let found = location::locate(settings::loaded()?.mount_dir.as_deref(), &db_path)?;
+            let found = settings::loaded()?.locate(&db_path)?;
             Some((kind, found.db, found.mount))
         })();
         match guarded {

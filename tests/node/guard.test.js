@@ -66,15 +66,19 @@ test('litefs_is_primary() and litefs_primary() follow the marker', () => {
   db.close();
 });
 
-test('a write on a replica throws SQLITE_AUTH and changes nothing', () => {
+test('a write on a replica throws SQLITE_AUTH (or SQLITE_READONLY) and changes nothing', () => {
   const { m, dbPath } = mount();
   replica(m);
   const db = new Database(dbPath);
   const before = fs.readFileSync(dbPath);
   for (const sql of ["INSERT INTO t(v) VALUES ('c')", 'UPDATE t SET v = 1', 'DELETE FROM t',
-    'CREATE TABLE u(x)', 'DROP TABLE t', 'PRAGMA user_version = 3']) {
+    'DROP TABLE t', 'PRAGMA user_version = 3']) {
     assert.throws(() => db.prepare(sql).run(), { code: 'SQLITE_AUTH', message: 'not authorized' }, sql);
   }
+  // CREATE is refused by the lock gate, so `IF NOT EXISTS` on an existing table still works.
+  assert.throws(() => db.prepare('CREATE TABLE u(x)').run(),
+    { code: 'SQLITE_READONLY', message: 'attempt to write a readonly database' });
+  db.prepare('CREATE TABLE IF NOT EXISTS t(x)').run();
   assert.throws(() => db.exec('DELETE FROM t'), { code: 'SQLITE_AUTH' });
   assert.deepEqual(db.prepare('SELECT v FROM t ORDER BY id').all(), [{ v: 'a' }, { v: 'b' }]);
   assert.ok(before.equals(fs.readFileSync(dbPath)));

@@ -9,7 +9,7 @@ import pytest
 from conftest import clean_env, run_json
 
 CONFIG_KEYS = {
-    "version", "mount_dir", "mount_source", "database", "marker", "config_file", "role",
+    "version", "mount_dir", "mount_source", "database", "marker", "config_file", "config_error", "role",
     "is_primary", "may_write", "primary", "halt_lock", "reason", "vfs", "immediate",
     "keep_wal", "require_fuse", "litefs",
 }
