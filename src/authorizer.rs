@@ -24,18 +24,25 @@ pub enum Verdict<'a> {
 }
 
 /// Pragmas that write the database file whenever they run.
-const ALWAYS_WRITING_PRAGMAS: &[&str] = &["incremental_vacuum", "wal_checkpoint", "optimize"];
+const ALWAYS_WRITING_PRAGMAS: &[&str] = &["incremental_vacuum", "wal_checkpoint"];
 /// Pragmas that write the database file when given a value.
 const SETTING_WRITES_PRAGMAS: &[&str] = &[
     "application_id",
-    "auto_vacuum",
     "default_cache_size",
-    "encoding",
     "journal_mode",
-    "legacy_file_format",
-    "page_size",
     "schema_version",
     "user_version",
+];
+/// Pragmas that may write, or may change nothing (a page size or encoding
+/// for a database that exists already, `journal_mode=wal` on a WAL database,
+/// an `optimize` with nothing to do): stock SQLite with `query_only` runs
+/// them, so they are left to the lock gate where it covers the file.
+const MAYBE_WRITING_PRAGMAS: &[&str] = &[
+    "auto_vacuum",
+    "encoding",
+    "legacy_file_format",
+    "page_size",
+    "optimize",
 ];
 /// Pragmas that apply to every database when not qualified with a schema.
 const ALL_SCHEMA_PRAGMAS: &[&str] = &["journal_mode", "wal_checkpoint", "optimize"];
@@ -122,13 +129,20 @@ fn classify_pragma<'a>(name: Option<&CStr>, value: Option<&CStr>, db: Option<&'a
         return Verdict::Allow;
     };
     let on = |list: &[&str]| list.iter().any(|p| is(name, p));
-    let writes = on(ALWAYS_WRITING_PRAGMAS) || (value.is_some() && on(SETTING_WRITES_PRAGMAS));
-    match (writes, db) {
-        (false, _) => Verdict::Allow,
-        (true, Some(d)) if is(d, "temp") => Verdict::Allow,
+    let to_wal = is(name, "journal_mode")
+        && value.is_some_and(|v| v.to_bytes().trim_ascii().eq_ignore_ascii_case(b"wal"));
+    let maybe = to_wal || (on(MAYBE_WRITING_PRAGMAS) && (value.is_some() || is(name, "optimize")));
+    let writes = maybe || on(ALWAYS_WRITING_PRAGMAS) || (value.is_some() && on(SETTING_WRITES_PRAGMAS));
+    let target = match (writes, db) {
+        (false, _) => return Verdict::Allow,
+        (true, Some(d)) if is(d, "temp") => return Verdict::Allow,
         (true, Some(d)) => Verdict::Writes(d),
-        (true, None) if on(ALL_SCHEMA_PRAGMAS) => Verdict::WritesAll,
+        (true, None) if on(ALL_SCHEMA_PRAGMAS) && !maybe => return Verdict::WritesAll,
         (true, None) => Verdict::Writes(c"main"),
+    };
+    match target {
+        Verdict::Writes(d) if maybe => Verdict::WritesUnlessGated(d),
+        v => v,
     }
 }
 
@@ -269,6 +283,16 @@ mod tests {
             Verdict::Writes(c"aux")
         );
         assert_eq!(p(c"journal_mode", Some(c"delete"), None), Verdict::WritesAll);
+        assert_eq!(
+            p(c"journal_mode", Some(c"WAL"), None),
+            Verdict::WritesUnlessGated(c"main")
+        );
+        assert_eq!(
+            p(c"page_size", Some(c"4096"), Some(c"aux")),
+            Verdict::WritesUnlessGated(c"aux")
+        );
+        assert_eq!(p(c"optimize", None, None), Verdict::WritesUnlessGated(c"main"));
+        assert_eq!(p(c"page_size", None, None), Verdict::Allow);
         assert_eq!(p(c"journal_mode", None, None), Verdict::Allow);
         assert_eq!(p(c"wal_checkpoint", None, None), Verdict::WritesAll);
         assert_eq!(

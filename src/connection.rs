@@ -144,9 +144,7 @@ impl ConnState {
         if plain.iter().any(|(p, q)| *p == f as usize && *q == path) {
             return false;
         }
-        let found = path
-            .as_deref()
-            .and_then(|p| self.settings.locate(p));
+        let found = path.as_deref().and_then(|p| self.settings.locate(p));
         match found {
             Some(l) => {
                 // SAFETY: valid connection and schema name.

@@ -166,11 +166,12 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, SettingsError> {
         Err(e) => return Err(SettingsError::Config(e.to_string())),
     };
     let given_env = raw("LITEFS_GUARD_DIR").map(PathBuf::from);
-    let (mount_dir, mount_given, mount_source) = match (env_dir, config.as_ref().and_then(|c| c.config.mount_dir())) {
-        (Some(d), _) => (Some(d), given_env, MountSource::Env),
-        (None, Some(d)) => (Some(canonical(d)), Some(d.to_path_buf()), MountSource::Config),
-        (None, None) => (None, None, MountSource::DatabaseDir),
-    };
+    let (mount_dir, mount_given, mount_source) =
+        match (env_dir, config.as_ref().and_then(|c| c.config.mount_dir())) {
+            (Some(d), _) => (Some(d), given_env, MountSource::Env),
+            (None, Some(d)) => (Some(canonical(d)), Some(d.to_path_buf()), MountSource::Config),
+            (None, None) => (None, None, MountSource::DatabaseDir),
+        };
     // LiteFS is always FUSE: whenever a mount is configured, a plain
     // directory there means LiteFS is down and a write would create a local
     // database LiteFS later hides. Without a configured mount (each
@@ -300,7 +301,10 @@ mod tests {
         assert!(s.immediate);
         assert!(!s.require_fuse);
         assert_eq!(s.mount_dir, None);
-        assert_eq!(s.locate(Path::new("/a/b.db")).map(|l| l.mount), Some(PathBuf::from("/a")));
+        assert_eq!(
+            s.locate(Path::new("/a/b.db")).map(|l| l.mount),
+            Some(PathBuf::from("/a"))
+        );
     }
 
     #[test]

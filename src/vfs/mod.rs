@@ -75,7 +75,6 @@ pub fn wrap_all() -> Result<(), String> {
         if rc != ffi::SQLITE_OK {
             return Err(format!("registering the guard's VFS wrapper failed (code {rc})"));
         }
-        if is_default {}
         done.push(w as usize);
     }
     Ok(())
