@@ -137,6 +137,9 @@ impl ConnState {
             return false;
         }
         if vfs::bind(f, self.db) {
+            if vfs::is_adopted(f) {
+                self.adopt_journal(schema, f);
+            }
             return true;
         }
         let path = self.schema_path(schema);
@@ -149,7 +152,8 @@ impl ConnState {
             Some(l) => {
                 // SAFETY: valid connection and schema name.
                 let ro = unsafe { crate::sqlite!(db_readonly(self.db, schema.as_ptr())) } == 1;
-                vfs::adopt(f, l.db, &l.mount, ro);
+                vfs::adopt(f, vfs::Kind::MainDb, l.db, &l.mount, ro);
+                self.adopt_journal(schema, f);
                 vfs::bind(f, self.db)
             }
             None => {
@@ -160,6 +164,35 @@ impl ConnState {
                 false
             }
         }
+    }
+
+    /// An adopted database's `-wal` (or open `-journal`) was opened by the
+    /// same outside VFS: adopt it too, so the file-layer backstop sees its
+    /// writes (in `locking_mode=EXCLUSIVE` no lock call reaches the gate).
+    fn adopt_journal(&self, schema: &CStr, main: *mut ffi::sqlite3_file) {
+        let mut j: *mut ffi::sqlite3_file = std::ptr::null_mut();
+        // SAFETY: JOURNAL_POINTER writes one sqlite3_file pointer into `j`.
+        let rc = unsafe {
+            crate::sqlite!(file_control(
+                self.db,
+                schema.as_ptr(),
+                ffi::SQLITE_FCNTL_JOURNAL_POINTER,
+                &mut j as *mut _ as *mut c_void
+            ))
+        };
+        // SAFETY: a file of this connection: pMethods is null while closed.
+        if rc != ffi::SQLITE_OK || j.is_null() || unsafe { (*j).pMethods.is_null() } || vfs::is_gated(j) {
+            return;
+        }
+        let Some(l) = self.schema_path(schema).and_then(|p| self.settings.locate(&p)) else {
+            return;
+        };
+        let kind = if vfs::in_wal_mode(main) {
+            vfs::Kind::Wal
+        } else {
+            vfs::Kind::Journal
+        };
+        vfs::adopt(j, kind, l.db, &l.mount, false);
     }
 
     /// Whether the main database is gated by the VFS.

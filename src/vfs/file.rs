@@ -326,7 +326,11 @@ fn is_ours(f: *mut ffi::sqlite3_file) -> bool {
     ALL_METHODS.iter().any(|t| std::ptr::eq(m, *t))
 }
 
-fn is_adopted(f: *mut ffi::sqlite3_file) -> bool {
+/// Whether `f` is a file the guard adopted (see `adopt`).
+pub fn is_adopted(f: *mut ffi::sqlite3_file) -> bool {
+    if f.is_null() {
+        return false;
+    }
     // SAFETY: as in is_ours.
     let m = unsafe { (*f).pMethods };
     [&ADOPTED_V1, &ADOPTED_V2, &ADOPTED_V3, &ADOPTED_V3_NOSHM]
@@ -354,7 +358,7 @@ unsafe fn state_of<'a>(f: *mut ffi::sqlite3_file) -> &'a mut FileState {
 /// the original with the same file. Must run under the connection's mutex
 /// (SQLite holds it during the auto-extension, authorizer and file control).
 /// Returns false when `f` was ours already or is not a main database.
-pub fn adopt(f: *mut ffi::sqlite3_file, db_path: PathBuf, mount: &Path, read_only: bool) -> bool {
+pub fn adopt(f: *mut ffi::sqlite3_file, kind: Kind, db_path: PathBuf, mount: &Path, read_only: bool) -> bool {
     if f.is_null() || is_ours(f) {
         return false;
     }
@@ -368,7 +372,7 @@ pub fn adopt(f: *mut ffi::sqlite3_file, db_path: PathBuf, mount: &Path, read_onl
     } else {
         ffi::SQLITE_OPEN_READWRITE
     };
-    let state = Box::new(FileState::new(Kind::MainDb, db_path, mount, flags));
+    let state = Box::new(FileState::new(kind, db_path, mount, flags));
     {
         let mut map = ADOPTED.lock().unwrap_or_else(|e| e.into_inner());
         map.get_or_insert_with(HashMap::new)
@@ -423,6 +427,24 @@ pub fn note_role(f: *mut ffi::sqlite3_file, may_write: bool) {
 /// Whether `f` is a file of this VFS (so its writes pass the gate).
 pub fn is_gated(f: *mut ffi::sqlite3_file) -> bool {
     is_ours(f)
+}
+
+/// Whether our main database file `f` is in WAL mode (its journal file is
+/// then the `-wal`).
+pub fn in_wal_mode(f: *mut ffi::sqlite3_file) -> bool {
+    if !is_ours(f) {
+        return false;
+    }
+    // SAFETY: `f` is ours (checked) and open.
+    unsafe {
+        if is_adopted(f) {
+            let (s, real, base) = parts::<true>(f);
+            header_says_wal(s, real, base)
+        } else {
+            let (s, real, base) = parts::<false>(f);
+            header_says_wal(s, real, base)
+        }
+    }
 }
 
 // The methods. SAFETY (all): SQLite calls them with a file whose method

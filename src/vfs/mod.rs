@@ -8,7 +8,7 @@ mod backstop;
 mod file;
 pub mod locks;
 
-pub use file::{adopt, bind, is_gated, note_role, verified_primary};
+pub use file::{adopt, bind, in_wal_mode, is_adopted, is_gated, note_role, verified_primary};
 
 use crate::{location, settings};
 use libsqlite3_sys as ffi;
@@ -119,7 +119,7 @@ pub fn register() -> Result<(), String> {
 
 /// What SQLite is opening.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     MainDb,
     Journal,
     Wal,
