@@ -46,6 +46,10 @@ def writes(s):
 def access_cmds(access, db, vfs):
     """(setup commands, schema prefix) for one way of reaching db through vfs."""
     if access == "attach_uri":
+        # on a connection opened after loading (the loading connection itself
+        # is the pre-opened case, see test_preloaded.py)
+        return [".open :memory:", f"ATTACH {q(f'file:{db}?vfs={vfs}')} AS x"], "x."
+    if access == "attach_uri_loading_conn":
         return [f"ATTACH {q(f'file:{db}?vfs={vfs}')} AS x"], "x."
     if access == "open_zvfs":
         return [f".open {db} {vfs}"], ""
@@ -55,7 +59,7 @@ def access_cmds(access, db, vfs):
 
 
 @pytest.mark.parametrize("mode", ["wal", "delete"])
-@pytest.mark.parametrize("access", ["attach_uri", "open_zvfs", "open_uri"])
+@pytest.mark.parametrize("access", ["attach_uri", "attach_uri_loading_conn", "open_zvfs", "open_uri"])
 @pytest.mark.parametrize("vfs", VFSES)
 def test_write_through_vfs_name(runner, make_node, vfs, access, mode):
     node = make_node(mode)
@@ -65,10 +69,13 @@ def test_write_through_vfs_name(runner, make_node, vfs, access, mode):
     # What stock does through this name (on a primary copy).
     copy = make_node(mode, sub="oracle")
     setup_c, _ = access_cmds(access, copy.db, vfs)
-    want = stock(runner, *setup_c, read, *ws)
+    want = stock(runner, *setup_c, read, *ws)[len(setup_c) - 1 :]
+    if access == "attach_uri_loading_conn":
+        want.insert(0, "ok ")
     node.make_replica()
     before = node.snapshot()
     got = guarded(runner, node, *setup, read, *ws)
+    got = got[len(setup) - 1 :] if access != "attach_uri_loading_conn" else ["ok ", *got]
     after = node.snapshot()
     landed = [(sql, g) for sql, g, w in zip(ws, got[2:], want[2:]) if w.startswith("ok")]
     acked = [f"{sql!r} acknowledged" for sql, g, w in zip(ws, got[2:], want[2:]) if g.startswith("ok") and not w.startswith("ok")]
@@ -91,8 +98,8 @@ def test_attach_uri_vacuum_first(runner, make_node, vfs):
     node = make_node("delete")
     node.make_replica()
     before = node.snapshot()
-    got = guarded(runner, node, f"ATTACH {q(f'file:{node.db}?vfs={vfs}')} AS x; VACUUM x")
-    assert_refused(got[0], f"ATTACH …?vfs={vfs}; VACUUM x")
+    got = guarded(runner, node, ".open :memory:", f"ATTACH {q(f'file:{node.db}?vfs={vfs}')} AS x; VACUUM x")
+    assert_refused(got[1], f"ATTACH …?vfs={vfs}; VACUUM x")
     assert_unchanged(before, node.snapshot())
 
 
