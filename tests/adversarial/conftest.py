@@ -507,6 +507,43 @@ def make_node(tmp_path, tmp_path_factory, runner):
     return make
 
 
+def build_with_python(node, mode):
+    """Build the fixture with Python's sqlite3 (the system library, 3.40)."""
+    c = sqlite3.connect(str(node.db), isolation_level=None)
+    for tag, cmd in schema_commands(mode):
+        try:
+            if cmd.startswith("PRAGMA") or cmd.startswith("SELECT"):
+                c.execute(cmd).fetchall()
+            else:
+                c.executescript(cmd)
+            if tag in MODULES:
+                node.modules.add(tag)
+        except sqlite3.OperationalError as e:
+            if tag not in MODULES:
+                raise
+            node.missing[tag] = str(e)
+    c.close()
+    c = sqlite3.connect(str(node.aux), isolation_level=None)
+    c.execute(f"PRAGMA journal_mode={mode}")
+    c.executescript("CREATE TABLE a(x); INSERT INTO a VALUES (1), (2);")
+    c.close()
+
+
+@pytest.fixture
+def make_node_py(tmp_path):
+    """make_node_py(mode) -> a primary Node built by Python's sqlite3, for
+    clients that are not sqlrun (the sqlite3 CLI, Python)."""
+    made = []
+
+    def make(mode="wal"):
+        n = Node(tmp_path / f"py{len(made)}", mode=mode)
+        build_with_python(n, mode)
+        made.append(n)
+        return n
+
+    return make
+
+
 @pytest.fixture
 def node(make_node):
     """A primary WAL-mode node (see Node)."""
@@ -567,7 +604,7 @@ class Gate:
         a = self.alias
         return (
             f"PRAGMA busy_timeout=60000; ATTACH {q(self.path)} AS {a}; PRAGMA {a}.locking_mode=NORMAL;"
-            f" SELECT count(*) FROM {a}.g; DETACH {a}; PRAGMA busy_timeout=0"
+            f" SELECT count(*) FROM {a}.g; DETACH {a}"
         )
 
     def close(self):
@@ -687,3 +724,134 @@ def rlimit_as(mb):
         resource.setrlimit(resource.RLIMIT_AS, (mb << 20, mb << 20))
 
     return pre
+
+
+# --------------------------------------------------------------------------
+# Python sqlite3 client scripts (see pyclient.py)
+
+PYTHON = "/usr/bin/python3"
+
+
+class PyLive:
+    """A Python client script in a subprocess; `until_pause()` returns the
+    lines printed before its next pause(), `resume()` lets it go on."""
+
+    def __init__(self, script, env, cwd=None):
+        self.proc = subprocess.Popen(
+            [PYTHON, "-c", "import sys; sys.path.insert(0, %r)\n" % str(Path(__file__).parent) + script],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+            text=True,
+        )
+        self.q = queue.Queue()
+        self.lines = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.q.put(line.rstrip("\n"))
+        self.q.put(None)
+
+    def until_pause(self, timeout=20):
+        got = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.q.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                self.kill()
+                pytest.fail(f"python client did not pause within {timeout}s: {got}")
+            if line is None:
+                self.proc.wait()
+                pytest.fail(f"python client ended (rc {self.proc.returncode}): {got}\n{self.proc.stderr.read()}")
+            if line == "PAUSE":
+                self.lines += got
+                return got
+            got.append(line)
+
+    def resume(self):
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+
+    def finish(self, timeout=30):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail("python client hung")
+        rest = []
+        while True:
+            line = self.q.get(timeout=5)
+            if line is None:
+                break
+            rest.append(line)
+        err = self.proc.stderr.read()
+        assert self.proc.returncode == 0, f"python client exited {self.proc.returncode}: {err}"
+        self.lines += rest
+        return rest
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def pylive():
+    made = []
+
+    def start(*a, **kw):
+        p = PyLive(*a, **kw)
+        made.append(p)
+        return p
+
+    yield start
+    for p in made:
+        p.kill()
+
+
+def need_python_sqlite():
+    ok = subprocess.run(
+        [PYTHON, "-c", "import sqlite3; sqlite3.connect(':memory:').enable_load_extension(True)"],
+        capture_output=True,
+    )
+    require(ok.returncode == 0, f"{PYTHON} with sqlite3 extension loading")
+
+
+def attack_vs_stock(runner, make_node, mode, setup_for, writes_for, what, read_for=None):
+    """Run setup + a read + writes on stock (primary copy) and guarded
+    (replica). Every write stock completes must be refused 23/8 under the
+    guard, none acknowledged, no byte changed; the read answers as on stock
+    when stock could open. setup_for(db) -> (commands, schema prefix)."""
+    node = make_node(mode)
+    copy = make_node(mode, sub="oracle")
+    setup_c, prefix = setup_for(copy.db)
+    read = (read_for or (lambda p: f"SELECT count(*) FROM {p}t"))(prefix)
+    ws = writes_for(prefix)
+    want = stock(runner, *setup_c, read, *ws)[len(setup_c) :]
+    setup, _ = setup_for(node.db)
+    node.make_replica()
+    before = node.snapshot()
+    out = guarded(runner, node, *setup, read, *ws)
+    setup_lines, got = out[: len(setup)], out[len(setup) :]
+    after = node.snapshot()
+    landed = [(w, g) for w, g, s in zip(ws, got[1:], want[1:]) if s.startswith("ok")]
+    acked = [
+        f"{_text(w)!r:.100} acknowledged (stock: error)"
+        for w, g, s in zip(ws, got[1:], want[1:])
+        if g.startswith("ok") and not s.startswith("ok")
+    ]
+    problems = refusal_problems([w for w, _ in landed], [g for _, g in landed]) + acked
+    diff = changed_files(before, after)
+    assert not problems and not diff, f"{what}: " + "; ".join(problems) + (f" | files changed: {diff}" if diff else "")
+    if want[0].startswith("ok"):
+        assert got[0] == want[0], f"{what}: read answered {got[0]!r} (stock: {want[0]!r}); setup: {setup_lines}"
+    if not landed:
+        pytest.skip(f"{what}: no write lands on stock sqlrun-{runner.name} ({want[0]!r:.80})")

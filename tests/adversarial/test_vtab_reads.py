@@ -196,26 +196,9 @@ CLI_READS = [".schema", ".tables", ".indexes", ".schema t", ".fullschema", ".dbi
 
 
 @pytest.fixture
-def cli_node(tmp_path, tmp_path_factory):
-    """A node built for the CLI by Python's sqlite3 (the same system library)."""
-    import sqlite3
-
-    from conftest import Node, schema_commands
-
+def cli_node(make_node_py):
     require(__import__("shutil").which("sqlite3") is not None, "sqlite3 CLI (apt-get install sqlite3)")
-    n = Node(tmp_path / "cli", mode="wal")
-    c = sqlite3.connect(str(n.db), isolation_level=None)
-    for _tag, cmd in schema_commands("wal"):
-        try:
-            c.executescript(cmd) if cmd.startswith(("BEGIN", "CREATE")) else c.execute(cmd).fetchall()
-        except sqlite3.OperationalError:
-            pass
-    c.close()
-    c = sqlite3.connect(str(n.aux), isolation_level=None)
-    c.execute("PRAGMA journal_mode=WAL")
-    c.executescript("CREATE TABLE a(x); INSERT INTO a VALUES (1)")
-    c.close()
-    return n
+    return make_node_py("wal")
 
 
 def _cli(args, env, cwd=None):
