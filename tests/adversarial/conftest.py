@@ -199,8 +199,9 @@ def run(runner, *cmds, env=None, cwd=None, timeout=30, check=True, mem_limit_mb=
         proc.wait()
         for t in threads:
             t.join(2)
-        partial = b"".join(chunks["out"]).decode(errors="replace")
-        pytest.fail(f"{argv[0]} still running after {timeout}s (hung); output so far:\n{partial}")
+        partial = b"".join(chunks["out"]).decode(errors="replace").splitlines()
+        name = Path(argv[0]).name
+        pytest.fail(f"{name} hung: still running after {timeout}s, killed; answered {len(partial)} of {len(cmds)} commands: {partial}")
     for t in threads:
         t.join(5)
     out = Output(b"".join(chunks["out"]).decode(errors="replace").splitlines())
