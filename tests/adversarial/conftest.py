@@ -15,7 +15,6 @@ Nothing here loads the guard into the pytest process itself.
 """
 
 import hashlib
-import json
 import os
 import queue
 import re
@@ -711,13 +710,6 @@ def live():
     yield start
     for lv in made:
         lv.kill()
-
-
-def config_of(runner, node, extra_cmds=(), env=None):
-    out = guarded(runner, node, f".open {node.db}", *extra_cmds, "SELECT litefs_config()", env=env)
-    line = out[-1]
-    assert_ok(line, "litefs_config()")
-    return json.loads(line[3:])
 
 
 def rlimit_as(mb):

@@ -6,8 +6,6 @@ ATTACHed opens, and a write as first statement is refused with 23/8 — and
 neither the database nor the -journal changes. Control: on the primary the
 same guarded read rolls the journal back and answers the pre-crash rows."""
 
-import os
-import shutil
 import subprocess
 
 import pytest
