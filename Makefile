@@ -61,7 +61,7 @@ valgrind: build
 
 # Fragments: clients (Python, Django, Node), litefs.yml fuzzing, the FUSE
 # stand-in and failover scenarios, benchmarks.
-include mk/clients.mk mk/config.mk mk/sim.mk mk/bench.mk mk/versions.mk
+include mk/clients.mk mk/config.mk mk/sim.mk mk/bench.mk mk/versions.mk mk/adversarial.mk
 
 test: deps build lint test-unit test-rust test-cli test-install valgrind \
       test-python test-django test-node sim-lint sim-test

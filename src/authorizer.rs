@@ -165,6 +165,7 @@ pub unsafe extern "C" fn callback(
         // SAFETY: `user` is the ConnState pointer registered with this callback.
         let state = unsafe { &*(user as *const ConnState) };
         if action == ffi::SQLITE_ATTACH {
+            state.note_attach();
             // A VFS registered since the last look must be wrapped before
             // ATTACH can name it.
             if crate::vfs::wrap_all().is_err() {

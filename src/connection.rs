@@ -21,6 +21,9 @@ pub struct ConnState {
     unguarded: Mutex<Vec<(usize, Option<PathBuf>)>>,
     /// Schema names seen in statements (only kept for SQLite before 3.39).
     seen_names: Mutex<Vec<CString>>,
+    /// An ATTACH was prepared on this connection (SQLite before 3.39 cannot
+    /// list what is attached, so the guard assumes the worst).
+    attached: std::sync::atomic::AtomicBool,
 }
 
 // SAFETY: SQLite serialises use of a connection; the state is only touched
@@ -50,6 +53,7 @@ pub fn setup(db: *mut ffi::sqlite3) -> Result<(), String> {
         settings,
         unguarded: Mutex::new(Vec::new()),
         seen_names: Mutex::new(Vec::new()),
+        attached: std::sync::atomic::AtomicBool::new(false),
     });
     state.bind(c"main");
     if settings.keep_wal {
@@ -274,8 +278,17 @@ impl ConnState {
         ffi::SQLITE_OK
     }
 
-    /// Whether a database ATTACHed to this connection is guarded.
+    /// Records that an ATTACH is being prepared on this connection.
+    pub fn note_attach(&self) {
+        self.attached.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a database ATTACHed to this connection is guarded (before
+    /// 3.39, where attached names cannot be listed: whether any ATTACH ran).
     pub fn any_attached_guarded(&self) -> bool {
+        if sqlite_api::db_name_routine().is_none() {
+            return self.attached.load(std::sync::atomic::Ordering::Relaxed);
+        }
         self.schema_names()
             .iter()
             .skip(1)

@@ -54,7 +54,7 @@ pub fn revoke(key: u64) {
     });
 }
 
-fn holds(key: u64) -> bool {
+pub fn holds(key: u64) -> bool {
     EVIDENCE.with(|e| e.borrow().contains(&key))
 }
 
@@ -114,7 +114,10 @@ impl Backstop {
         lookup: &mut dyn FnMut() -> Result<(), c_int>,
     ) -> Result<(), c_int> {
         if std::mem::take(&mut self.commit_page_next) && !self.armed {
-            // The page of the commit frame just checked.
+            // The page of the commit frame just checked. The transaction is
+            // over: its evidence too (in EXCLUSIVE mode no unlock follows,
+            // and SQLite before 3.40 sends no COMMIT_PHASETWO in WAL mode).
+            revoke(self.key);
             self.arm();
             return Ok(());
         }
@@ -228,8 +231,8 @@ mod tests {
         assert_eq!(w.wal_write(56, 4096, false, &mut counting(&n, false)), Ok(()));
         assert_eq!(w.wal_write(4152, 24, true, &mut counting(&n, false)), Ok(()));
         assert_eq!(w.wal_write(4176, 4096, false, &mut counting(&n, false)), Ok(()));
-        revoke(106);
         assert_eq!(n.get(), 0);
+        assert!(!holds(106), "a commit ends the transaction's evidence");
         // Next transaction without a gate: looked up (and refused here).
         assert_eq!(w.wal_write(8272, 24, false, &mut counting(&n, false)), Err(8));
         // A rolled-back transaction's frames overwritten: evidence is stale.

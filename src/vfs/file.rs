@@ -352,6 +352,18 @@ unsafe fn state_of<'a>(f: *mut ffi::sqlite3_file) -> &'a mut FileState {
     }
 }
 
+/// May the `-journal` or `-wal` of this guarded database be deleted now?
+/// Deleting one is part of a write transaction (DELETE journal mode) or of
+/// the last close after a checkpoint, both already vouched for on a node
+/// that may write; on any other node the files stay as they are.
+pub(super) fn vouch_delete(db: PathBuf, mount: &Path) -> Result<(), c_int> {
+    let mut s = FileState::new(Kind::Journal, db, mount, ffi::SQLITE_OPEN_READONLY);
+    if backstop::holds(s.backstop.key()) {
+        return Ok(());
+    }
+    s.gate()
+}
+
 /// Puts a guarded main database that a connection opened outside the
 /// wrappers (before the guard loaded, or through a VFS registered later)
 /// under the guard: its method table is swapped for ours, which forward to
@@ -468,10 +480,6 @@ unsafe extern "C" fn x_close<const A: bool>(f: *mut ffi::sqlite3_file) -> c_int 
             // Release before the base unmaps or closes: an in-process leak otherwise.
             s.wal
                 .release(&mut |o, n, fl| forward!(base, real, xShmLock(o, n, fl)));
-            if s.kind == Kind::Journal {
-                // DELETE mode ends each write transaction by closing its journal.
-                backstop::revoke(s.backstop.key());
-            }
             if A {
                 let orig = with_adopted(f, |a| a.methods).unwrap_or(std::ptr::null());
                 let mut map = ADOPTED.lock().unwrap_or_else(|e| e.into_inner());
@@ -533,8 +541,10 @@ fn before_write(s: &mut FileState, buf: *const c_void, n: c_int, off: i64) -> Re
         Kind::MainDb => backstop.check(&mut || s.gate()),
         Kind::Journal => {
             // SQLite ends a transaction in PERSIST and EXCLUSIVE mode by
-            // zeroing the header's first bytes.
-            let cleared = off == 0 && n >= 8 && bytes(8).iter().all(|b| *b == 0);
+            // zeroing the header's first 28 bytes (zeroJournalHdr). A new
+            // header is longer (a sector) and never all zero: its magic may
+            // be zero until synced, but it holds the sector and page sizes.
+            let cleared = off == 0 && (1..=28).contains(&n) && bytes(28).iter().all(|b| *b == 0);
             backstop.journal_write(off, cleared, &mut || s.gate())
         }
         Kind::Wal => {

@@ -185,6 +185,26 @@ unsafe extern "C" fn x_open(
 
 unsafe extern "C" fn x_delete(v: *mut ffi::sqlite3_vfs, name: *const c_char, sync: c_int) -> c_int {
     let b = base_of(v);
+    // A guarded database's journal or WAL is not deleted on a node that may
+    // not write (a replica's files stay exactly as LiteFS wrote them).
+    let refused = boundary(Some(ffi::SQLITE_IOERR_DELETE), || {
+        if name.is_null() {
+            return None;
+        }
+        // SAFETY: SQLite passes a NUL-terminated path.
+        let path = PathBuf::from(OsStr::from_bytes(unsafe { CStr::from_ptr(name) }.to_bytes()));
+        let db = ["-journal", "-wal"].iter().find_map(|sfx| {
+            path.as_os_str()
+                .as_bytes()
+                .ends_with(sfx.as_bytes())
+                .then(|| location::database_of(&path, sfx))
+        })?;
+        let found = settings::loaded()?.locate(&db)?;
+        file::vouch_delete(found.db, &found.mount).err()
+    });
+    if let Some(rc) = refused {
+        return rc;
+    }
     match unsafe { (*b).xDelete } {
         Some(x) => unsafe { x(b, name, sync) },
         None => ffi::SQLITE_IOERR_DELETE,

@@ -70,8 +70,10 @@ def test_hot_journal_attached(runner, hot):
     before = hot.snapshot()
     out = guarded(runner, hot, ".open :memory:", f"ATTACH {q(hot.hot)} AS h", QUERY.replace("FROM big", "FROM h.big"))
     assert_unchanged(before, hot.snapshot(), "ATTACHed")
-    last = out[-1]
-    assert last.startswith("err") and code_of(last) & 0xFF == 8, f"ATTACHed db with a hot journal: {out[1:]}"
+    # ATTACH reads the schema, which finds the hot journal: either the ATTACH
+    # or the read after it is refused with SQLITE_READONLY(_ROLLBACK).
+    refused = [l for l in out[1:] if l.startswith("err")]
+    assert refused and code_of(refused[0]) & 0xFF == 8, f"ATTACHed db with a hot journal: {out[1:]}"
 
 
 def test_hot_journal_write_first(runner, hot):
