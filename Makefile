@@ -40,6 +40,7 @@ deps:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) fmt --check --manifest-path tests/rust/Cargo.toml
+	$(CARGO) fmt --check --manifest-path tests/versions/system/Cargo.toml
 	$(CARGO) clippy --release --all-targets -- -D warnings
 
 test-unit:
@@ -64,7 +65,7 @@ valgrind: build
 include mk/clients.mk mk/config.mk mk/sim.mk mk/bench.mk mk/versions.mk mk/adversarial.mk
 
 test: deps build lint test-unit test-rust test-cli test-install valgrind \
-      test-python test-django test-node sim-lint sim-test
+      test-python test-django test-node versions-build test-adversarial sim-lint sim-test
 	@echo "make test: all suites passed"
 
 clean:

@@ -65,7 +65,11 @@ impl Runner {
         match self.cur {
             Some(i) => self.conns[i],
             None => {
-                self.open(b":memory:", None, ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE);
+                self.open(
+                    b":memory:",
+                    None,
+                    ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE,
+                );
                 self.conns[self.cur.unwrap()]
             }
         }
@@ -137,7 +141,8 @@ impl Runner {
         // Room for an int or an int64, whichever the control reads.
         let mut arg: i64 = n;
         // SAFETY: valid handle; `arg` outlives the call.
-        let rc = unsafe { ffi::sqlite3_file_control(db, s.as_ptr(), op, &mut arg as *mut i64 as *mut c_void) };
+        let rc =
+            unsafe { ffi::sqlite3_file_control(db, s.as_ptr(), op, &mut arg as *mut i64 as *mut c_void) };
         format!("ok {rc} {arg}")
     }
 
@@ -191,7 +196,10 @@ impl Runner {
         }
         // Dot-commands: words split on ASCII whitespace, kept as bytes (paths
         // and schema names need not be UTF-8).
-        let words: Vec<&[u8]> = cmd.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty()).collect();
+        let words: Vec<&[u8]> = cmd
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty())
+            .collect();
         let text = |w: &[u8]| String::from_utf8_lossy(w).into_owned();
         let rw = ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE;
         match (text(words[0]).as_str(), &words[1..]) {
@@ -253,7 +261,11 @@ fn row(st: *mut ffi::sqlite3_stmt) -> String {
                 ffi::SQLITE_BLOB => {
                     let p = ffi::sqlite3_column_blob(st, i) as *const u8;
                     let len = ffi::sqlite3_column_bytes(st, i) as usize;
-                    let b = if p.is_null() { &[][..] } else { std::slice::from_raw_parts(p, len) };
+                    let b = if p.is_null() {
+                        &[][..]
+                    } else {
+                        std::slice::from_raw_parts(p, len)
+                    };
                     format!("x'{}'", hex(b))
                 }
                 _ => {
@@ -278,7 +290,10 @@ fn main() {
         eprintln!("usage: sqlrun CMD... (see the source header)");
         std::process::exit(2);
     }
-    let mut r = Runner { conns: Vec::new(), cur: None };
+    let mut r = Runner {
+        conns: Vec::new(),
+        cur: None,
+    };
     for a in &args {
         println!("{}", r.run(a.as_bytes()));
     }
