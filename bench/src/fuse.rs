@@ -12,9 +12,11 @@
 //!
 //! The guard reads its settings once per process and the local rows have a
 //! mount of their own, so this runs in a child process of the bench
-//! (`litefs-guard-bench fuse-child REPS N`), which prints its figures as JSON.
+//! (`litefs-guard-bench fuse-child REPS N [aa]`), which prints its figures as
+//! JSON. With `aa` (calibration, `--aa`) both sims hold stock databases and
+//! the guard's mount is a local directory neither of them is in.
 
-use crate::common::{load_guard, lookups, open_guarded, open_stock, set_guard_env, Paired};
+use crate::common::{load_guard, lookups, open_guarded, open_stock, set_guard_env, Dirs, Paired};
 use crate::work;
 use litefs_sim::harness::{fuse_available, Sim, SimOptions};
 use rusqlite::Connection;
@@ -44,7 +46,7 @@ pub fn lookups_per(c: &Connection, n: usize, f: impl FnOnce(&Connection, usize))
 }
 
 /// The FUSE figures, measured by a child process of this binary.
-pub fn run(reps: usize, n_insert: usize) -> Result<Fuse, String> {
+pub fn run(reps: usize, n_insert: usize, aa: bool) -> Result<Fuse, String> {
     fuse_available()?;
     let bin = sim_bin();
     if !bin.is_file() {
@@ -58,6 +60,7 @@ pub fn run(reps: usize, n_insert: usize) -> Result<Fuse, String> {
         .arg("fuse-child")
         .arg(reps.to_string())
         .arg(n_insert.to_string())
+        .args(aa.then_some("aa"))
         .env("LITEFS_SIM_BIN", &bin)
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -79,14 +82,14 @@ pub fn run(reps: usize, n_insert: usize) -> Result<Fuse, String> {
     })
 }
 
-/// `fuse-child REPS N`: prints `{"insert": …, "per_insert": …}` or `{"error": …}`.
+/// `fuse-child REPS N [aa]`: prints `{"insert": …, "per_insert": …}` or `{"error": …}`.
 pub fn child(args: &[String]) {
     let parsed = (
         args.first().and_then(|r| r.parse::<usize>().ok()),
         args.get(1).and_then(|n| n.parse::<usize>().ok()),
     );
     let v = match parsed {
-        (Some(reps), Some(n)) => match measure(reps, n) {
+        (Some(reps), Some(n)) => match measure(reps, n, args.get(2).map(String::as_str) == Some("aa")) {
             Ok(f) => serde_json::json!({
                 "insert": f.insert.json(),
                 "per_insert": f.per_insert,
@@ -96,14 +99,14 @@ pub fn child(args: &[String]) {
             Err(why) => serde_json::json!({ "error": why }),
         },
         _ => {
-            eprintln!("usage: litefs-guard-bench fuse-child REPS N");
+            eprintln!("usage: litefs-guard-bench fuse-child REPS N [aa]");
             std::process::exit(2);
         }
     };
     println!("{v}");
 }
 
-fn measure(reps: usize, n_insert: usize) -> Result<Fuse, String> {
+fn measure(reps: usize, n_insert: usize, aa: bool) -> Result<Fuse, String> {
     fuse_available()?;
     let start = |node: &str| {
         Sim::start_with(SimOptions::new(&[node]).lease(Some(node)).bin(sim_bin()))
@@ -111,11 +114,19 @@ fn measure(reps: usize, n_insert: usize) -> Result<Fuse, String> {
     };
     let guarded = start("n1")?;
     let stock = start("s1")?;
-    set_guard_env(guarded.mount("n1"));
+    let elsewhere = aa.then(|| Dirs::new("fuse-aa"));
+    set_guard_env(match &elsewhere {
+        Some(d) => &d.guarded,
+        None => guarded.mount("n1"),
+    });
     load_guard();
     // A block, so the connections close before the sims stop.
     let out = {
-        let g = open_guarded(&guarded.path("n1", "g.db"));
+        let g = if aa {
+            open_stock(&guarded.path("n1", "g.db"))
+        } else {
+            open_guarded(&guarded.path("n1", "g.db"))
+        };
         let s = open_stock(&stock.path("s1", "s.db"));
         work::schema(&g);
         work::schema(&s);

@@ -210,7 +210,7 @@ fn main() {
             rows.extend(Row::fuse_not_run("disabled with --no-fuse"));
         } else {
             eprintln!("bench: FUSE mount (litefs-sim) …");
-            match fuse::run(o.reps, n(300)) {
+            match fuse::run(o.reps, n(300), o.aa) {
                 Ok(f) => rows.extend(Row::fuse(&f)),
                 Err(why) => {
                     eprintln!(
