@@ -7,10 +7,15 @@ Run by ``make bench`` (through the bench binary) with build/venv's Python:
 Both aliases live in this one process and run interleaved: for every
 repetition and workload, the guarded alias then the stock one. Once the
 extension is loaded every later connection of the process gets its
-authorizer, so the stock alias opens its file through a ``file:`` URI with
-``vfs=unix`` (the base VFS, no write gate, no IMMEDIATE escalation) and drops
-the authorizer as the connection is created (``set_authorizer(None)``):
-that is stock SQLite cost-wise. Both are WAL with synchronous=NORMAL.
+authorizer and every VFS (``unix`` included) is the guard's wrapper, so the
+stock database lives outside the guarded location: the guarded one in
+``<tmp>/guarded`` (LITEFS_GUARD_DIR, set here before loading, with
+LITEFS_GUARD_REQUIRE_FUSE=0), the stock one in the sibling ``<tmp>/stock``,
+which the wrapper leaves to the base VFS (no write gate, no IMMEDIATE
+escalation). The stock alias opens it through a ``file:`` URI with
+``vfs=unix`` and drops the authorizer as the connection is created
+(``set_authorizer(None)``): that is stock SQLite cost-wise. Both are WAL
+with synchronous=NORMAL.
 """
 
 import argparse
@@ -42,20 +47,29 @@ def use_extension_from_env():
     return so
 
 
-def setup(directory, aa=False):
+def guard_env(mount):
+    """The guard reads its settings once per process: set them before the
+    extension loads, whatever the caller's environment says."""
+    for k in [k for k in os.environ if k.startswith("LITEFS_GUARD_") and k != "LITEFS_GUARD_SO"]:
+        del os.environ[k]
+    os.environ["LITEFS_GUARD_DIR"] = mount
+    os.environ["LITEFS_GUARD_REQUIRE_FUSE"] = "0"
+
+
+def setup(guarded_dir, stock_dir, aa=False):
     import django
     from django.conf import settings
 
     guarded = {
         "ENGINE": "litefs_guard.django",
-        "NAME": os.path.join(directory, "guarded.db"),
+        "NAME": os.path.join(guarded_dir, "guarded.db"),
         "OPTIONS": {"init_command": INIT, "timeout": 5},
     }
     if aa:
         # Calibration: the "guarded" side is a second stock alias.
         guarded = {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": "file:%s?vfs=unix" % os.path.join(directory, "guarded.db"),
+            "NAME": "file:%s?vfs=unix" % os.path.join(stock_dir, "guarded.db"),
             "OPTIONS": {"init_command": INIT, "timeout": 5, "uri": True},
         }
     settings.configure(
@@ -66,7 +80,7 @@ def setup(directory, aa=False):
             "default": guarded,
             "stock": {
                 "ENGINE": "django.db.backends.sqlite3",
-                "NAME": "file:%s?vfs=unix" % os.path.join(directory, "stock.db"),
+                "NAME": "file:%s?vfs=unix" % os.path.join(stock_dir, "stock.db"),
                 "OPTIONS": {"init_command": INIT, "timeout": 5, "uri": True},
             },
         },
@@ -117,7 +131,7 @@ def main():
     ap.add_argument("--aa", action="store_true", help="A/A calibration: both sides stock")
     args = ap.parse_args()
 
-    directory = tempfile.mkdtemp(prefix="lfg-bench-django-")
+    directory = os.path.realpath(tempfile.mkdtemp(prefix="lfg-bench-django-"))
     try:
         result = run(directory, args.reps, args.scale, args.aa)
     finally:
@@ -130,11 +144,16 @@ def main():
 
 
 def run(directory, reps, scale, aa=False):
+    guarded_dir = os.path.join(directory, "guarded")
+    stock_dir = os.path.join(directory, "stock")
+    os.mkdir(guarded_dir)
+    os.mkdir(stock_dir)
+    guard_env(guarded_dir)
     so = use_extension_from_env()
     import litefs_guard
 
     litefs_guard.ensure_loaded()  # as in production: every later connection is guarded
-    Item = setup(directory, aa)
+    Item = setup(guarded_dir, stock_dir, aa)
     import django
     from django.db import connections, transaction
     from django.db.models import F
@@ -147,7 +166,13 @@ def run(directory, reps, scale, aa=False):
             [Item(k=i, v=0, s="seed-%06d" % i) for i in range(SEED_ROWS)]
         )
     g, s = config("default"), config("stock")
-    assert aa or (g["vfs"] is True and g["role"] == "primary"), g
+    assert aa or (
+        g["vfs"] is True
+        and g["role"] == "primary"
+        and g["mount_source"] == "LITEFS_GUARD_DIR"
+        and g["mount_dir"] == guarded_dir
+        and g["require_fuse"] is False
+    ), g
     assert s["vfs"] is False, s
     for alias in aliases:
         with connections[alias].cursor() as c:
@@ -220,9 +245,9 @@ def run(directory, reps, scale, aa=False):
         per_op[key] = (lookups() - before) / n
 
     out = {
-        "mode": "one process, interleaved (10 alternating slices per repetition); stock alias = "
-        "django.db.backends.sqlite3 on a file: URI with vfs=unix and "
-        "set_authorizer(None) at connection creation",
+        "mode": "one process, interleaved (10 alternating slices per repetition); guarded alias in "
+        "LITEFS_GUARD_DIR; stock alias = django.db.backends.sqlite3 on a file: URI with vfs=unix "
+        "outside LITEFS_GUARD_DIR and set_authorizer(None) at connection creation",
         "python": sys.version.split()[0],
         "python_sqlite": sqlite3.sqlite_version,
         "django": django.get_version(),

@@ -36,10 +36,59 @@ pub fn check_sqlite_build() {
     }
 }
 
+/// Where this process's databases go: `guarded/` is the guard's mount
+/// (LITEFS_GUARD_DIR), `stock/` a sibling directory outside it.
+pub struct Dirs {
+    pub root: PathBuf,
+    pub guarded: PathBuf,
+    pub stock: PathBuf,
+}
+
+impl Dirs {
+    /// A fresh `lfg-bench-TAG-PID/{guarded,stock}` on local disk.
+    pub fn new(tag: &str) -> Dirs {
+        let root = temp_dir(tag);
+        let (guarded, stock) = (root.join("guarded"), root.join("stock"));
+        std::fs::create_dir_all(&guarded).unwrap();
+        std::fs::create_dir_all(&stock).unwrap();
+        // SQLite hands the VFS resolved paths; so must the assertions.
+        Dirs {
+            guarded: guarded.canonicalize().unwrap(),
+            stock: stock.canonicalize().unwrap(),
+            root,
+        }
+    }
+}
+
+impl Drop for Dirs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// The guarded location of this process, as `set_guard_env` configured it.
+static MOUNT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Configures the guard for this process: `mount` is its mount
+/// (LITEFS_GUARD_DIR), and the FUSE check is off (LITEFS_GUARD_REQUIRE_FUSE=0:
+/// a plain directory must opt out, and the FUSE rows measure the role check
+/// as before, without the statfs). The guard reads its settings once per
+/// process, so this must run before `load_guard`; every database outside
+/// `mount` is then opened by the base VFS in place (the stock side).
+pub fn set_guard_env(mount: &Path) {
+    assert!(!LOAD.is_completed(), "set_guard_env after the guard was loaded");
+    let mount = mount.canonicalize().unwrap();
+    std::env::set_var("LITEFS_GUARD_DIR", &mount);
+    std::env::set_var("LITEFS_GUARD_REQUIRE_FUSE", "0");
+    MOUNT.set(mount).expect("one guarded location per process");
+}
+
 /// Loads the extension once for this process on a throwaway `:memory:`
-/// connection: every connection opened afterwards is guarded.
+/// connection: every connection opened afterwards gets the authorizer, and
+/// every database under the mount (`set_guard_env`) the guard's VFS.
 pub fn load_guard() {
     LOAD.call_once(|| {
+        assert!(MOUNT.get().is_some(), "set_guard_env must run before load_guard");
         check_sqlite_build();
         let so = so_path();
         assert!(
@@ -66,33 +115,59 @@ pub fn configure(c: &Connection) {
     assert_eq!(mode, "wal");
 }
 
-/// A guarded connection: the default VFS (litefs_guard) and the authorizer.
+/// A guarded connection: a database under the mount, the default VFS and
+/// the authorizer.
 pub fn open_guarded(path: &Path) -> Connection {
+    let mount = MOUNT.get().expect("set_guard_env first");
+    assert!(
+        path.starts_with(mount),
+        "{} is not under the guarded mount {}",
+        path.display(),
+        mount.display()
+    );
     let c = Connection::open(path).unwrap();
     configure(&c);
     let cfg = config(&c);
     assert_eq!(
         cfg["vfs"],
         serde_json::json!(true),
-        "guarded connection is not on the litefs_guard VFS: {cfg}"
+        "guarded connection is not on the guard's VFS: {cfg}"
     );
     assert_eq!(
         cfg["mount_source"],
-        serde_json::json!("database directory"),
-        "the bench needs mount = the database's directory (unset LITEFS_GUARD_DIR, no litefs.yml in ./, $HOME or /etc): {cfg}"
+        serde_json::json!("LITEFS_GUARD_DIR"),
+        "the bench sets the mount through LITEFS_GUARD_DIR (no other setting may win): {cfg}"
     );
+    assert_eq!(cfg["mount_dir"], serde_json::json!(mount), "{cfg}");
+    assert_eq!(cfg["require_fuse"], serde_json::json!(false), "{cfg}");
     assert_eq!(cfg["role"], serde_json::json!("primary"), "{cfg}");
     c
 }
 
-/// Stock SQLite cost-wise: the base "unix" VFS and no authorizer.
+/// Stock SQLite cost-wise: a database outside the guarded mount, so the VFS
+/// opens it with the base VFS in place, and no authorizer. It is named
+/// "unix": before the guard wrapped every VFS that was the base VFS itself;
+/// since, it is the guard's wrapper of it, which only looks at the path at
+/// open time and leaves the file to the base VFS (`vfs` false below).
 pub fn open_stock(path: &Path) -> Connection {
+    if let Some(mount) = MOUNT.get() {
+        assert!(
+            !path.starts_with(mount),
+            "stock database {} is inside the guarded mount",
+            path.display()
+        );
+    }
     let c = Connection::open_with_flags_and_vfs(path, OpenFlags::default(), c"unix").unwrap();
     // SAFETY: valid open connection; removes the auto-extension's authorizer.
     let rc = unsafe { rusqlite::ffi::sqlite3_set_authorizer(c.handle(), None, std::ptr::null_mut()) };
     assert_eq!(rc, 0);
     configure(&c);
-    assert_eq!(config(&c)["vfs"], serde_json::json!(false));
+    let cfg = config(&c);
+    assert_eq!(
+        cfg["vfs"],
+        serde_json::json!(false),
+        "stock connection is guarded: {cfg}"
+    );
     c
 }
 
@@ -244,6 +319,25 @@ impl Paired {
                 .map(|(g, s)| 1e6 / g.ops_per_s - 1e6 / s.ops_per_s)
                 .collect::<Vec<_>>(),
         )
+    }
+
+    /// Back from [`Paired::json`] (the FUSE rows come from a child process).
+    pub fn from_json(v: &serde_json::Value) -> Option<Paired> {
+        let list = |k: &str| -> Option<Vec<f64>> { v[k].as_array()?.iter().map(|x| x.as_f64()).collect() };
+        let samples = |ops: &str, cpu: &str| -> Option<Vec<Sample>> {
+            let (o, c) = (list(ops)?, list(cpu)?);
+            (o.len() == c.len()).then(|| {
+                o.into_iter()
+                    .zip(c)
+                    .map(|(ops_per_s, cpu_us)| Sample { ops_per_s, cpu_us })
+                    .collect()
+            })
+        };
+        Some(Paired {
+            n: v["ops_per_rep"].as_u64()? as usize,
+            guarded: samples("guarded_ops_per_s", "guarded_cpu_us_per_op")?,
+            stock: samples("stock_ops_per_s", "stock_cpu_us_per_op")?,
+        })
     }
 
     pub fn json(&self) -> serde_json::Value {

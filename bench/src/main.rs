@@ -11,7 +11,12 @@
 //!
 //! Every figure runs guarded and stock in this one process, A B A B …,
 //! after a warm-up pair, and reports medians and the median of the per-pair
-//! guarded/stock throughput ratios.
+//! guarded/stock throughput ratios. Once loaded, the guard wraps every VFS
+//! (`?vfs=unix` included), so the stock side is a database *outside* the
+//! guarded location: the bench sets LITEFS_GUARD_DIR to `…/guarded` and
+//! keeps the stock databases in the sibling `…/stock`. The settings are read
+//! once per process, so the FUSE rows, whose mount is litefs-sim's, run in a
+//! child process of this binary (`fuse-child`).
 
 mod common;
 mod fuse;
@@ -72,9 +77,9 @@ fn parse_args() -> Result<Opts, String> {
     Ok(o)
 }
 
-/// The guard reads its settings once per process: make sure they are the
-/// defaults (mount = each database's own directory) whatever the caller's
-/// environment says.
+/// The guard reads its settings once per process: start from the defaults
+/// whatever the caller's environment says; `set_guard_env` then sets the
+/// mount (LITEFS_GUARD_DIR) and LITEFS_GUARD_REQUIRE_FUSE=0 before loading.
 fn clean_env() {
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().into_owned();
@@ -87,8 +92,10 @@ fn clean_env() {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     clean_env();
-    if args.get(1).map(String::as_str) == Some("profile") {
-        return profile(&args[2..]);
+    match args.get(1).map(String::as_str) {
+        Some("profile") => return profile(&args[2..]),
+        Some("fuse-child") => return fuse::child(&args[2..]),
+        _ => {}
     }
     let o = match parse_args() {
         Ok(o) => o,
@@ -99,18 +106,20 @@ fn main() {
     };
     let started = Instant::now();
     let load_before = report::loadavg();
+    // Guarded databases under dirs.guarded (the mount), stock ones in
+    // dirs.stock, outside it.
+    let dirs = Dirs::new("local");
+    set_guard_env(&dirs.guarded);
     load_guard();
     let want = |id: &str| o.only.as_ref().is_none_or(|v| v.iter().any(|x| x == id));
     let n = |base: usize| ((base as f64 * o.scale) as usize).max(10);
     let mut rows: Vec<Row> = Vec::new();
 
-    let dir = temp_dir("local");
-    let g_path = dir.join("guarded.db");
-    let s_path = dir.join("stock.db");
+    let s_path = dirs.stock.join("stock.db");
     let g = if o.aa {
-        open_stock(&g_path)
+        open_stock(&dirs.stock.join("guarded.db"))
     } else {
-        open_guarded(&g_path)
+        open_guarded(&dirs.guarded.join("guarded.db"))
     };
     let s = open_stock(&s_path);
     work::schema(&g);
@@ -192,16 +201,16 @@ fn main() {
     drop(s);
     if want("contention") {
         eprintln!("bench: contention, 4 threads …");
-        rows.extend(contention(&dir, o.reps, 0.25 * o.scale));
+        rows.extend(contention(&dirs, o.reps, 0.25 * o.scale));
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dirs);
 
     if want("fuse") {
         if !o.fuse {
             rows.extend(Row::fuse_not_run("disabled with --no-fuse"));
         } else {
             eprintln!("bench: FUSE mount (litefs-sim) …");
-            match fuse::run(o.reps, n(300)) {
+            match fuse::run(o.reps, n(300), o.aa) {
                 Ok(f) => rows.extend(Row::fuse(&f)),
                 Err(why) => {
                     eprintln!(
@@ -252,13 +261,14 @@ fn main() {
 
 /// Guarded plain BEGIN vs stock BEGIN IMMEDIATE vs stock plain BEGIN, one
 /// database each, interleaved per repetition.
-fn contention(dir: &Path, reps: usize, secs: f64) -> Vec<Row> {
+fn contention(dirs: &Dirs, reps: usize, secs: f64) -> Vec<Row> {
     use work::Begin;
     const THREADS: usize = 4;
-    let paths: Vec<PathBuf> = ["cont-guarded.db", "cont-stock-imm.db", "cont-stock-plain.db"]
-        .iter()
-        .map(|f| dir.join(f))
-        .collect();
+    let paths: Vec<PathBuf> = vec![
+        dirs.guarded.join("cont-guarded.db"),
+        dirs.stock.join("cont-stock-imm.db"),
+        dirs.stock.join("cont-stock-plain.db"),
+    ];
     work::schema(&open_guarded(&paths[0]));
     for p in &paths[1..] {
         work::schema(&open_stock(p));
@@ -336,11 +346,12 @@ fn profile(args: &[String]) {
         }
         return;
     }
-    let dir = temp_dir("profile");
+    let dirs = Dirs::new("profile");
+    set_guard_env(&dirs.guarded);
     load_guard();
     let c = match side.as_str() {
-        "guarded" => open_guarded(&dir.join("p.db")),
-        "stock" => open_stock(&dir.join("p.db")),
+        "guarded" => open_guarded(&dirs.guarded.join("p.db")),
+        "stock" => open_stock(&dirs.stock.join("p.db")),
         _ => {
             eprintln!("{usage}");
             std::process::exit(2);
@@ -367,5 +378,5 @@ fn profile(args: &[String]) {
         (lookups(&c) - l0) as f64 / n as f64
     );
     drop(c);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dirs);
 }
