@@ -69,8 +69,9 @@ fn internal_table(name: Option<&CStr>) -> bool {
     let Some(n) = name.map(CStr::to_bytes) else {
         return false;
     };
-    let lower = n.to_ascii_lowercase();
-    SCHEMA_TABLES.contains(&lower.as_slice()) || SHADOW_SUFFIXES.iter().any(|s| lower.ends_with(s))
+    // No allocation: this runs for every INSERT/UPDATE/DELETE prepared.
+    let tail_is = |s: &[u8]| n.len() >= s.len() && n[n.len() - s.len()..].eq_ignore_ascii_case(s);
+    SCHEMA_TABLES.iter().any(|t| n.eq_ignore_ascii_case(t)) || SHADOW_SUFFIXES.iter().any(|s| tail_is(s))
 }
 
 fn is(name: &CStr, s: &str) -> bool {

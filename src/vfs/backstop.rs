@@ -38,8 +38,11 @@ thread_local! {
 pub fn grant(key: u64) {
     EVIDENCE.with(|e| {
         let mut e = e.borrow_mut();
-        if !e.contains(&key) {
-            e.rotate_right(1);
+        if e[0] != key && !e.contains(&key) {
+            // Newest first; the oldest falls off.
+            for i in (1..SLOTS).rev() {
+                e[i] = e[i - 1];
+            }
             e[0] = key;
         }
     });
