@@ -199,6 +199,22 @@ pub(super) unsafe fn open(
         (*gf).file.pMethods = std::ptr::null();
         (*gf).state = std::ptr::null_mut();
         let mut state = Box::new(FileState::new(kind, db_path, &mount, flags));
+        if kind == Kind::MainDb && flags & ffi::SQLITE_OPEN_CREATE != 0 && !name.is_null() {
+            // Creating a database (open, ATTACH or VACUUM INTO a new path in
+            // the mount) writes the mount: not on a node that may not write.
+            // LiteFS refuses it too, and leaves an empty entry behind.
+            // SAFETY: SQLite passes a NUL-terminated path.
+            let exists = libc::access(name, libc::F_OK) == 0;
+            if !exists {
+                // The role of the mount alone: the file is not there yet.
+                state.target = role::Target::new(&mount, None);
+                let r = state.gate();
+                state.target = role::Target::new(&mount, Some(&state.db_path));
+                if let Err(rc) = r {
+                    return rc;
+                }
+            }
+        }
         if kind == Kind::Journal && flags & ffi::SQLITE_OPEN_READWRITE != 0 {
             // Opening a journal to write it starts a write transaction (or
             // plays back a hot journal): never on a node that may not write.

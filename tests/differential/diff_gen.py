@@ -703,6 +703,10 @@ class Gen:
                      "p:page_count", "p:freelist_count", "p:data_version")
         # VACUUM fails inside a transaction, and when ten databases are attached.
         deps = T("s:main", "tx", "dbl") if "VACUUM" in sql else T("s:main")
+        if kind == "maint.optimize":
+            # What optimize finds to analyze depends on every attached database and on
+            # what the planner has seen (a statement refused at prepare never ran).
+            deps = deps | T("s:*", "dbl", "plan")
         return self.C(sql, kind, deps=deps, mods=mods, new_file=new_file, volatile=volatile)
 
     # --- writes the guard allows: TEMP and unguarded databases ---------------

@@ -166,6 +166,9 @@ def test_migrate_on_fresh_replica_database(tmp_path):
     mount = tmp_path / "litefs"
     mount.mkdir()
     (mount / ".primary").write_text("node-b\n")
+    # The (empty) database exists, as on a real replica: creating one there is
+    # itself a write the guard refuses.
+    (mount / "app.db").touch()
     r = run(["manage.py", "migrate"], clean_env(TEST_DB_NAME=mount / "app.db", HOME=tmp_path))
     assert r.returncode != 0
     assert "MigrationSchemaMissing: Unable to create the django_migrations table" in r.stderr

@@ -125,6 +125,7 @@ def test_outside_mount_writable_on_replica(tmp_path):
     mount.mkdir()
     outside.mkdir()
     (mount / ".primary").write_text("node-b\n")
+    (mount / "app.db").touch()  # The database exists, as on a real replica (creating one there is a write the guard refuses).
     out = run_json(
         f"""
         import json, sqlite3, litefs_guard

@@ -155,6 +155,7 @@ def test_with_litefs_yml(tmp_path):
     mount = tmp_path / "litefs"
     mount.mkdir()
     (mount / ".primary").write_text("node-a\n")
+    (mount / "app.db").touch()  # The database exists, as on a real replica (creating one there is a write the guard refuses).
     cfg_file = tmp_path / "litefs.yml"
     cfg_file.write_text(
         f'fuse:\n  dir: "{mount}"\ndata:\n  dir: "{tmp_path / "data"}"\n'
@@ -185,6 +186,7 @@ def test_require_fuse_default_with_litefs_yml(tmp_path):
     plain directory means LiteFS is not running."""
     mount = tmp_path / "litefs"
     mount.mkdir()
+    (mount / "app.db").touch()  # The database exists, as on a real replica (creating one there is a write the guard refuses).
     cfg_file = tmp_path / "litefs.yml"
     cfg_file.write_text(f'fuse:\n  dir: "{mount}"\ndata:\n  dir: "{tmp_path / "data"}"\n'
                         'lease:\n  type: "static"\n  candidate: true\n  advertise-url: "http://a:20202"\n')

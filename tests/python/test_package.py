@@ -24,6 +24,7 @@ def test_loadable_path_is_the_packaged_extension():
 
 def test_ensure_loaded_then_connect_guards_new_connections(tmp_path):
     (tmp_path / ".primary").write_text("node-z\n")
+    (tmp_path / "app.db").touch()  # The database exists, as on a real replica (creating one there is a write the guard refuses).
     out = run_json(
         f"""
         import json, sqlite3, litefs_guard

@@ -85,6 +85,7 @@ def test_flip_inside_write_transaction_is_refused_from_the_next_transaction(node
 def test_marker_primary_convention(tmp_path):
     mount = tmp_path / "litefs"
     mount.mkdir()
+    (mount / "app.db").touch()  # The database exists, as on a real replica (creating one there is a write the guard refuses).
     out = run_json(
         f"""
         import json, os, sqlite3, litefs_guard
@@ -178,6 +179,7 @@ def test_litefs_guard_dir_requires_fuse_by_default(tmp_path):
     LiteFS is down. Writes are refused and the helpers say why."""
     mount = tmp_path / "litefs"
     mount.mkdir()
+    (mount / "app.db").touch()  # The database exists, as on a real replica (creating one there is a write the guard refuses).
     out = run_json(
         f"""
         import json, sqlite3, litefs_guard
@@ -229,6 +231,7 @@ def test_mount_path_not_utf8(tmp_path):
     """LITEFS_GUARD_DIR and database paths are taken byte for byte."""
     mount = os.path.join(os.fsencode(tmp_path), b"lite\xfffs")
     os.mkdir(mount)
+    open(os.path.join(mount, b"app.db"), "wb").close()  # The database exists, as on a real replica (creating one there is a write the guard refuses).
     with open(os.path.join(mount, b".primary"), "w") as f:
         f.write("node-b\n")
     env = {os.fsencode(k): os.fsencode(v) for k, v in clean_env(HOME=tmp_path, LITEFS_GUARD_REQUIRE_FUSE=0).items()}

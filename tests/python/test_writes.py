@@ -70,13 +70,14 @@ WRITES = [
 
 # Writes SQLite decides at execution time (no authorizer action): refused by the VFS gate.
 # Refused by the lock gate rather than at prepare: VACUUM, and CREATE
-# TABLE/INDEX/VIEW/TRIGGER and REINDEX (at prepare SQLite cannot yet tell an
+# TABLE/INDEX/VIEW/TRIGGER, REINDEX and ANALYZE (at prepare SQLite cannot yet tell an
 # `IF NOT EXISTS` on an existing object, and SQLite shows a REINDEX within
 # every CREATE INDEX).
 EXECUTION_TIME = {
     name: SQLITE_READONLY
     for name in ("vacuum", "attached_create", "create_table", "create_table_if_not_exists", "create_table_as",
-                 "create_index", "create_unique_index", "create_view", "create_trigger", "reindex", "reindex_table")
+                 "create_index", "create_unique_index", "create_view", "create_trigger", "reindex", "reindex_table",
+                 "analyze", "analyze_table")
 }
 
 

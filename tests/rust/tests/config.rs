@@ -14,6 +14,11 @@ fn run(env: &[(&str, &str)], db: &Path, sql: &[&str]) -> Vec<String> {
 
 /// `run` in working directory `cwd`.
 fn run_in(cwd: &Path, env: &[(&str, &str)], db: &Path, sql: &[&str]) -> Vec<String> {
+    // The database exists, as it does on a LiteFS node: creating one where
+    // the node may not write is refused at open.
+    if !db.exists() && db.parent().is_some_and(Path::exists) {
+        std::fs::write(db, b"").unwrap();
+    }
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_guard-sql"));
     cmd.arg(so_path()).arg(db).args(sql).current_dir(cwd);
     for (k, _) in std::env::vars() {

@@ -23,7 +23,13 @@ fn main() {
             return;
         }
     }
-    let c = Connection::open(&db).unwrap();
+    let c = match Connection::open(&db) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("open-error {e}");
+            return;
+        }
+    };
     for sql in args {
         let out = c.prepare(&sql).and_then(|mut st| {
             let mut rows = st.query([])?;
