@@ -71,11 +71,12 @@ SKIP_RULES: dict[str, Allow] = {
         "nothing was written); SQLITE_BUSY/SQLITE_LOCKED are SQLite's own answers to a checkpoint inside a "
         "transaction.", ok=True),
     "pragma.journal_mode.switch": Allow(
-        WRITE_CODES | {1},
+        WRITE_CODES | {1, 5},
         "Entering or leaving WAL rewrites the database header; query_only does not stop it. Must be refused "
         "(or, inside a transaction, SQLite's own 'cannot change into/out of wal mode' error, as stock gives). "
         "journal_mode=wal on a database already in WAL changes nothing and may answer ok (the file check "
-        "proves nothing was written).",
+        "proves nothing was written). SQLITE_BUSY is SQLite's own answer when one file is attached twice "
+        "(the aliases lock each other out), as stock would give.",
         message="cannot change ", ok=True),
     "pragma.locking_mode.exclusive": Allow(
         frozenset({1, 23, 8}),
@@ -170,6 +171,10 @@ def compare(c, s: Outcome | None, g: Outcome) -> tuple[str | None, str | None]:
             return None, "allowed"
         return "REFUSED", None
     if g.ok:
+        if c.kind.startswith("tx.") and c.kind != "tx.begin_write":
+            # Transaction control writes nothing; stock's 8 there comes from the oracle
+            # toggling query_only around its TEMP writes, not from a write.
+            return None, None
         return ("ACK" if s.low == 8 else "ODD_OK"), None
     if s.low == 8:
         return (None, None) if g.low in WRITE_CODES else ("CODE", None)
@@ -296,6 +301,8 @@ def judge(cmds, run, spec, stats: dict | None = None) -> list[Finding]:
                 else:
                     tainted |= {m for m in c.mods if m.startswith(CONNECTION_STATE)}
                 tainted.add("tx")
+                if allowed and g.ok and c.kind == "pragma.journal_mode.switch":
+                    tainted.add("*")  # carried out here, never on stock: files and modes may differ
                 if allowed and not g.ok and c.kind.startswith("attach."):
                     # The guard refused an ATTACH stock carried out: from here on the two
                     # connections see different databases under that name (and whatever
