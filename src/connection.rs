@@ -24,6 +24,8 @@ pub struct ConnState {
     /// An ATTACH was prepared on this connection (SQLite before 3.39 cannot
     /// list what is attached, so the guard assumes the worst).
     attached: std::sync::atomic::AtomicBool,
+    /// The main database was opened outside the wrappers and adopted.
+    main_adopted: std::sync::atomic::AtomicBool,
 }
 
 // SAFETY: SQLite serialises use of a connection; the state is only touched
@@ -54,8 +56,14 @@ pub fn setup(db: *mut ffi::sqlite3) -> Result<(), String> {
         unguarded: Mutex::new(Vec::new()),
         seen_names: Mutex::new(Vec::new()),
         attached: std::sync::atomic::AtomicBool::new(false),
+        main_adopted: std::sync::atomic::AtomicBool::new(false),
     });
     state.bind(c"main");
+    if vfs::is_adopted(state.schema_file(c"main")) {
+        state
+            .main_adopted
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
     if settings.keep_wal {
         state.ensure_wal();
     }
@@ -156,7 +164,7 @@ impl ConnState {
             Some(l) => {
                 // SAFETY: valid connection and schema name.
                 let ro = unsafe { crate::sqlite!(db_readonly(self.db, schema.as_ptr())) } == 1;
-                vfs::adopt(f, vfs::Kind::MainDb, l.db, &l.mount, ro);
+                vfs::adopt(f, vfs::Kind::MainDb, l.db, &l.mount, ro, std::ptr::null_mut());
                 self.adopt_journal(schema, f);
                 vfs::bind(f, self.db)
             }
@@ -196,7 +204,7 @@ impl ConnState {
         } else {
             vfs::Kind::Journal
         };
-        vfs::adopt(j, kind, l.db, &l.mount, false);
+        vfs::adopt(j, kind, l.db, &l.mount, false, main);
     }
 
     /// Whether the main database is gated by the VFS.
@@ -214,7 +222,16 @@ impl ConnState {
     /// ATTACHed databases get bound (or adopted) when they are first used.
     pub fn saw_schema(&self, schema: &CStr) {
         let b = schema.to_bytes();
-        if !b.eq_ignore_ascii_case(b"main") && !b.eq_ignore_ascii_case(b"temp") {
+        if b.eq_ignore_ascii_case(b"main") {
+            // Bound at setup; an adopted main's `-wal`/`-journal` may have been
+            // opened since (by the outside VFS the pager keeps using).
+            if self.main_adopted.load(std::sync::atomic::Ordering::Relaxed) {
+                let f = self.schema_file(schema);
+                if vfs::is_adopted(f) {
+                    self.adopt_journal(schema, f);
+                }
+            }
+        } else if !b.eq_ignore_ascii_case(b"temp") {
             self.bind(schema);
         }
     }

@@ -34,7 +34,10 @@ pub fn locate(resolved: Option<&Path>, given: Option<&Path>, path: &Path) -> Opt
             db: path.to_path_buf(),
         });
     };
-    if path.starts_with(resolved) {
+    // `a/../b` starts with `a` component by component without being in it
+    // (SQLite before 3.37 keeps `..` in full paths): identity decides those.
+    let plain = !path.components().any(|c| c == std::path::Component::ParentDir);
+    if plain && path.starts_with(resolved) {
         return Some(Located {
             mount: resolved.to_path_buf(),
             db: path.to_path_buf(),
@@ -47,7 +50,7 @@ pub fn locate(resolved: Option<&Path>, given: Option<&Path>, path: &Path) -> Opt
             db,
         })
     };
-    if path.starts_with(mount) {
+    if plain && path.starts_with(mount) {
         return found(path.to_path_buf());
     }
     // The mount must exist for anything else to be inside it.
@@ -173,6 +176,18 @@ mod tests {
         let l = locate(Some(&a), Some(&link), &b.join("app.db")).unwrap();
         assert_eq!(l.db, link.join("app.db"));
         assert!(locate(Some(&a), Some(&link), &a.join("app.db")).is_some());
+    }
+
+    #[test]
+    fn dotdot_is_judged_by_identity() {
+        let d = dir();
+        let m = d.path().join("m");
+        let out = d.path().join("out");
+        std::fs::create_dir(&m).unwrap();
+        std::fs::create_dir(&out).unwrap();
+        assert_eq!(locate(Some(&m), None, &m.join("../out/x.db")), None);
+        let l = locate(Some(&m), None, &out.join("../m/x.db")).unwrap();
+        assert_eq!(l.db, m.join("x.db"));
     }
 
     #[test]

@@ -4,67 +4,31 @@
 //! `locking_mode=EXCLUSIVE`, a build that takes the WAL write lock early).
 //!
 //! Cost: the lock gate already looked at the role once per write transaction.
-//! Its pass is remembered as *evidence* for that database on this thread (a
-//! connection's writes run on the thread that took its locks) until the
-//! transaction ends, and each file's first write of a transaction is checked
-//! against it. Only a write transaction that skipped the gate pays a role
-//! lookup here. Plain Rust, tested without SQLite: the lookup comes in as a
-//! closure.
+//! Its pass — only once the base lock is really held — is kept as *evidence*
+//! by that connection's main database file until the transaction ends; its
+//! `-journal` and `-wal` find their main file through
+//! `sqlite3_database_file_object` and ask it. Each file's first write of a
+//! transaction is checked against that evidence; only a write transaction
+//! that skipped the gate pays a role lookup here. Evidence belongs to one
+//! connection's file, never to a thread or a path: another connection on
+//! the same thread never rides on it. Plain Rust, tested without SQLite: the
+//! evidence and the lookup come in as a trait object and a closure.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::ffi::c_int;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-/// A small number for each guarded database path (evidence names these).
-pub fn key_of(db: &Path) -> u64 {
-    static KEYS: Mutex<Option<HashMap<PathBuf, u64>>> = Mutex::new(None);
-    let mut keys = KEYS.lock().unwrap_or_else(|e| e.into_inner());
-    let keys = keys.get_or_insert_with(HashMap::new);
-    let next = keys.len() as u64 + 1;
-    *keys.entry(db.to_path_buf()).or_insert(next)
-}
-
-/// How many databases one thread may be writing at once (ATTACH) before
-/// the oldest evidence is forgotten (costing a lookup, never a pass).
-const SLOTS: usize = 4;
-
-thread_local! {
-    static EVIDENCE: RefCell<[u64; SLOTS]> = const { RefCell::new([0; SLOTS]) };
-}
-
-/// A role check for database `key` allowed writing, on this thread.
-pub fn grant(key: u64) {
-    EVIDENCE.with(|e| {
-        let mut e = e.borrow_mut();
-        if e[0] != key && !e.contains(&key) {
-            // Newest first; the oldest falls off.
-            for i in (1..SLOTS).rev() {
-                e[i] = e[i - 1];
-            }
-            e[0] = key;
-        }
-    });
-}
-
-/// The write transaction on `key` ended (or may have): forget its evidence.
-pub fn revoke(key: u64) {
-    EVIDENCE.with(|e| {
-        for k in e.borrow_mut().iter_mut().filter(|k| **k == key) {
-            *k = 0;
-        }
-    });
-}
-
-pub fn holds(key: u64) -> bool {
-    EVIDENCE.with(|e| e.borrow().contains(&key))
+/// The evidence a file's writes are checked against: its main database
+/// file's record of a passed gate in the current write transaction.
+pub trait Evidence {
+    fn holds(&self) -> bool;
+    /// The role was checked afresh (a lookup) and allows writing.
+    fn grant(&mut self);
+    /// The write transaction ended (or may have).
+    fn revoke(&mut self);
 }
 
 /// One file's part: whether its next write must be vouched for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backstop {
-    key: u64,
     armed: bool,
     /// WAL: the highest offset written since the last check; a write below
     /// it starts over (a rolled-back transaction's frames are overwritten).
@@ -73,20 +37,17 @@ pub struct Backstop {
     commit_page_next: bool,
 }
 
-impl Backstop {
-    pub fn new(key: u64) -> Backstop {
+impl Default for Backstop {
+    fn default() -> Backstop {
         Backstop {
-            key,
             armed: true,
             high: 0,
             commit_page_next: false,
         }
     }
+}
 
-    pub fn key(&self) -> u64 {
-        self.key
-    }
-
+impl Backstop {
     /// The next write needs evidence or a fresh lookup again.
     pub fn arm(&mut self) {
         self.armed = true;
@@ -94,13 +55,18 @@ impl Backstop {
     }
 
     /// Before a write (or truncate, or size change) of this file. `lookup`
-    /// is the role check; on success it grants evidence itself.
-    pub fn check(&mut self, lookup: &mut dyn FnMut() -> Result<(), c_int>) -> Result<(), c_int> {
+    /// is the role check.
+    pub fn check(
+        &mut self,
+        ev: &mut dyn Evidence,
+        lookup: &mut dyn FnMut() -> Result<(), c_int>,
+    ) -> Result<(), c_int> {
         if !self.armed {
             return Ok(());
         }
-        if !holds(self.key) {
+        if !ev.holds() {
             lookup()?;
+            ev.grant();
         }
         self.armed = false;
         Ok(())
@@ -108,9 +74,11 @@ impl Backstop {
 
     /// A write to a `-wal` file at `off` of `len` bytes; `commit` when it is
     /// a frame header with the commit mark. After the commit frame's page the
-    /// file is armed again, so the next transaction is checked again.
+    /// file is armed again and the evidence ends, so the next transaction is
+    /// checked again.
     pub fn wal_write(
         &mut self,
+        ev: &mut dyn Evidence,
         off: i64,
         len: i64,
         commit: bool,
@@ -120,28 +88,32 @@ impl Backstop {
             // The page of the commit frame just checked. The transaction is
             // over: its evidence too (in EXCLUSIVE mode no unlock follows,
             // and SQLite before 3.40 sends no COMMIT_PHASETWO in WAL mode).
-            revoke(self.key);
+            ev.revoke();
             self.arm();
             return Ok(());
         }
         if !self.armed && off < self.high {
             // Overwriting frames: a new transaction after a rollback. Its
             // evidence, if any, is from before: look again.
-            revoke(self.key);
+            ev.revoke();
             self.arm();
         }
-        self.check(lookup)?;
+        self.check(ev, lookup)?;
         self.high = self.high.max(off + len);
         self.commit_page_next = commit;
         Ok(())
     }
 
-    /// A write to a `-journal` file at `off`; `header_cleared` when it zeroes
-    /// the header (how SQLite ends a transaction in PERSIST or EXCLUSIVE
-    /// mode). A write at offset 0 starts a transaction: checked afresh.
+    /// A write to a `-journal` file at `off` of `len` bytes; `header_cleared`
+    /// when it zeroes the header (how SQLite ends a transaction in PERSIST or
+    /// EXCLUSIVE mode). A new header at offset 0 starts a transaction:
+    /// checked afresh. (SQLite also fills in the 8-byte magic at offset 0
+    /// in the middle of a transaction: that is no new start.)
     pub fn journal_write(
         &mut self,
+        ev: &mut dyn Evidence,
         off: i64,
+        len: i64,
         header_cleared: bool,
         lookup: &mut dyn FnMut() -> Result<(), c_int>,
     ) -> Result<(), c_int> {
@@ -149,13 +121,15 @@ impl Backstop {
             if header_cleared {
                 // The transaction is over: the write itself is harmless
                 // (a zeroed header makes the journal cold).
-                revoke(self.key);
+                ev.revoke();
                 self.arm();
                 return Ok(());
             }
-            self.arm();
+            if len != 8 {
+                self.arm();
+            }
         }
-        self.check(lookup)
+        self.check(ev, lookup)
     }
 }
 
@@ -163,6 +137,20 @@ impl Backstop {
 mod tests {
     use super::*;
     use std::cell::Cell;
+
+    #[derive(Default)]
+    struct Fake(bool);
+    impl Evidence for Fake {
+        fn holds(&self) -> bool {
+            self.0
+        }
+        fn grant(&mut self) {
+            self.0 = true;
+        }
+        fn revoke(&mut self) {
+            self.0 = false;
+        }
+    }
 
     fn counting(n: &Cell<u32>, ok: bool) -> impl FnMut() -> Result<(), c_int> + '_ {
         move || {
@@ -174,77 +162,106 @@ mod tests {
     #[test]
     fn a_gated_transaction_needs_no_lookup() {
         let n = Cell::new(0);
-        let mut b = Backstop::new(101);
-        grant(101);
-        assert_eq!(b.check(&mut counting(&n, false)), Ok(()));
-        assert_eq!(b.check(&mut counting(&n, false)), Ok(()));
+        let (mut b, mut ev) = (Backstop::default(), Fake(true));
+        assert_eq!(b.check(&mut ev, &mut counting(&n, false)), Ok(()));
+        assert_eq!(b.check(&mut ev, &mut counting(&n, false)), Ok(()));
         assert_eq!(n.get(), 0);
-        revoke(101);
     }
 
     #[test]
     fn an_ungated_transaction_is_looked_up_once() {
         let n = Cell::new(0);
-        let mut b = Backstop::new(102);
-        assert_eq!(b.check(&mut counting(&n, true)), Ok(()));
-        assert_eq!(b.check(&mut counting(&n, true)), Ok(()));
+        let (mut b, mut ev) = (Backstop::default(), Fake(false));
+        assert_eq!(b.check(&mut ev, &mut counting(&n, true)), Ok(()));
+        assert_eq!(b.check(&mut ev, &mut counting(&n, true)), Ok(()));
         assert_eq!(n.get(), 1);
-        let mut b = Backstop::new(102);
-        assert_eq!(b.check(&mut counting(&n, false)), Err(8));
+        assert!(
+            ev.holds(),
+            "a passed lookup is evidence for the other files of the transaction"
+        );
+        let (mut b, mut ev) = (Backstop::default(), Fake(false));
+        assert_eq!(b.check(&mut ev, &mut counting(&n, false)), Err(8));
         assert_eq!(
-            b.check(&mut counting(&n, false)),
+            b.check(&mut ev, &mut counting(&n, false)),
             Err(8),
             "stays armed after a refusal"
         );
-    }
-
-    #[test]
-    fn evidence_is_per_database_and_per_thread() {
-        grant(103);
-        let mut other = Backstop::new(104);
-        let n = Cell::new(0);
-        assert_eq!(other.check(&mut counting(&n, false)), Err(8));
-        let t = std::thread::spawn(|| holds(103)).join().unwrap();
-        assert!(!t);
-        revoke(103);
-        assert!(!holds(103));
+        assert!(!ev.holds());
     }
 
     #[test]
     fn a_journal_header_starts_a_transaction() {
         let n = Cell::new(0);
-        let mut j = Backstop::new(105);
-        grant(105);
-        assert_eq!(j.journal_write(0, false, &mut counting(&n, false)), Ok(()));
-        assert_eq!(j.journal_write(512, false, &mut counting(&n, false)), Ok(()));
+        let (mut j, mut ev) = (Backstop::default(), Fake(true));
+        assert_eq!(
+            j.journal_write(&mut ev, 0, 512, false, &mut counting(&n, false)),
+            Ok(())
+        );
+        assert_eq!(
+            j.journal_write(&mut ev, 512, 4100, false, &mut counting(&n, false)),
+            Ok(())
+        );
+        assert_eq!(
+            j.journal_write(&mut ev, 0, 8, false, &mut counting(&n, false)),
+            Ok(())
+        );
         // EXCLUSIVE mode: the header is zeroed at the end, no unlock follows.
-        assert_eq!(j.journal_write(0, true, &mut counting(&n, false)), Ok(()));
+        assert_eq!(
+            j.journal_write(&mut ev, 0, 28, true, &mut counting(&n, false)),
+            Ok(())
+        );
         assert_eq!(n.get(), 0);
+        assert!(!ev.holds());
         // The next transaction has no evidence: refused on a replica.
-        assert_eq!(j.journal_write(0, false, &mut counting(&n, false)), Err(8));
+        assert_eq!(
+            j.journal_write(&mut ev, 0, 512, false, &mut counting(&n, false)),
+            Err(8)
+        );
         assert_eq!(n.get(), 1);
     }
 
     #[test]
     fn wal_rearms_after_commit_and_on_overwrite() {
         let n = Cell::new(0);
-        let mut w = Backstop::new(106);
-        grant(106);
-        assert_eq!(w.wal_write(32, 24, false, &mut counting(&n, false)), Ok(()));
-        assert_eq!(w.wal_write(56, 4096, false, &mut counting(&n, false)), Ok(()));
-        assert_eq!(w.wal_write(4152, 24, true, &mut counting(&n, false)), Ok(()));
-        assert_eq!(w.wal_write(4176, 4096, false, &mut counting(&n, false)), Ok(()));
+        let (mut w, mut ev) = (Backstop::default(), Fake(true));
+        assert_eq!(
+            w.wal_write(&mut ev, 32, 24, false, &mut counting(&n, false)),
+            Ok(())
+        );
+        assert_eq!(
+            w.wal_write(&mut ev, 56, 4096, false, &mut counting(&n, false)),
+            Ok(())
+        );
+        assert_eq!(
+            w.wal_write(&mut ev, 4152, 24, true, &mut counting(&n, false)),
+            Ok(())
+        );
+        assert_eq!(
+            w.wal_write(&mut ev, 4176, 4096, false, &mut counting(&n, false)),
+            Ok(())
+        );
         assert_eq!(n.get(), 0);
-        assert!(!holds(106), "a commit ends the transaction's evidence");
+        assert!(!ev.holds(), "a commit ends the transaction's evidence");
         // Next transaction without a gate: looked up (and refused here).
-        assert_eq!(w.wal_write(8272, 24, false, &mut counting(&n, false)), Err(8));
+        assert_eq!(
+            w.wal_write(&mut ev, 8272, 24, false, &mut counting(&n, false)),
+            Err(8)
+        );
         // A rolled-back transaction's frames overwritten: evidence is stale.
-        let mut w = Backstop::new(107);
-        grant(107);
-        assert_eq!(w.wal_write(32, 24, false, &mut counting(&n, true)), Ok(()));
-        assert_eq!(w.wal_write(56, 4096, false, &mut counting(&n, true)), Ok(()));
+        let (mut w, mut ev) = (Backstop::default(), Fake(true));
+        assert_eq!(
+            w.wal_write(&mut ev, 32, 24, false, &mut counting(&n, true)),
+            Ok(())
+        );
+        assert_eq!(
+            w.wal_write(&mut ev, 56, 4096, false, &mut counting(&n, true)),
+            Ok(())
+        );
         let before = n.get();
-        assert_eq!(w.wal_write(32, 24, false, &mut counting(&n, false)), Err(8));
+        assert_eq!(
+            w.wal_write(&mut ev, 32, 24, false, &mut counting(&n, false)),
+            Err(8)
+        );
         assert_eq!(n.get(), before + 1);
     }
 }

@@ -10,7 +10,7 @@
 //! was swapped for ours while the base file stays where it is; their state
 //! lives in a side table keyed by the file pointer.
 
-use super::backstop::{self, Backstop};
+use super::backstop::{Backstop, Evidence};
 use super::locks::WalLocks;
 use super::{boundary, Kind};
 use crate::role::{self, Role};
@@ -71,6 +71,38 @@ struct FileState {
     leaving_wal: bool,
     /// Whether the next write must be vouched for (see `backstop`).
     backstop: Backstop,
+    /// Main database: the gate passed, and the base write lock is held, in
+    /// the current write transaction (the evidence of `backstop`).
+    write_ok: bool,
+    /// Where this file's evidence lives: its own `write_ok` (main database),
+    /// or its main database file's (a `-journal` or `-wal` linked through
+    /// `sqlite3_database_file_object`); null when unknown (SQLite 3.31,
+    /// which lacks that routine): every transaction is then looked up.
+    evidence: *mut bool,
+}
+
+/// A file's evidence, as the backstop asks for it.
+struct Ev(*mut bool);
+
+impl Evidence for Ev {
+    fn holds(&self) -> bool {
+        // SAFETY: null, or a `write_ok` of a main file that outlives this
+        // file (SQLite closes a journal and WAL before their database);
+        // calls on one connection's files are serialised.
+        !self.0.is_null() && unsafe { *self.0 }
+    }
+    fn grant(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: as in holds.
+            unsafe { *self.0 = true };
+        }
+    }
+    fn revoke(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: as in holds.
+            unsafe { *self.0 = false };
+        }
+    }
 }
 
 impl FileState {
@@ -90,10 +122,7 @@ impl FileState {
         let role = self.role();
         self.note(role.may_write());
         match role.refusal() {
-            None => {
-                backstop::grant(self.backstop.key());
-                Ok(())
-            }
+            None => Ok(()),
             Some(why) => {
                 sqlite_api::log(
                     ffi::SQLITE_READONLY,
@@ -139,15 +168,21 @@ impl FileState {
 
     /// What the backstop asks before a write it has no evidence for.
     fn vouch(&mut self) -> Result<(), c_int> {
-        let mut backstop = std::mem::replace(&mut self.backstop, Backstop::new(0));
-        let r = backstop.check(&mut || self.gate());
+        let mut backstop = std::mem::take(&mut self.backstop);
+        let r = backstop.check(&mut Ev(self.evidence), &mut || self.gate());
         self.backstop = backstop;
         r
     }
 
+    /// The base write lock is held after a passed gate: evidence for the
+    /// transaction's writes.
+    fn granted(&mut self) {
+        self.write_ok = true;
+    }
+
     /// The write transaction on this database ended (or may have).
     fn end_of_write(&mut self) {
-        backstop::revoke(self.backstop.key());
+        Ev(self.evidence).revoke();
         self.backstop.arm();
     }
 
@@ -199,6 +234,10 @@ pub(super) unsafe fn open(
         (*gf).file.pMethods = std::ptr::null();
         (*gf).state = std::ptr::null_mut();
         let mut state = Box::new(FileState::new(kind, db_path, &mount, flags));
+        state.evidence = match kind {
+            Kind::MainDb => &mut state.write_ok,
+            Kind::Journal | Kind::Wal => main_evidence(name),
+        };
         if kind == Kind::MainDb && flags & ffi::SQLITE_OPEN_CREATE != 0 && !name.is_null() {
             // Creating a database (open, ATTACH or VACUUM INTO a new path in
             // the mount) writes the mount: not on a node that may not write.
@@ -206,11 +245,7 @@ pub(super) unsafe fn open(
             // SAFETY: SQLite passes a NUL-terminated path.
             let exists = libc::access(name, libc::F_OK) == 0;
             if !exists {
-                // The role of the mount alone: the file is not there yet.
-                state.target = role::Target::new(&mount, None);
-                let r = state.gate();
-                state.target = role::Target::new(&mount, Some(&state.db_path));
-                if let Err(rc) = r {
+                if let Err(rc) = vouch_create(&mount, &state.db_path) {
                     return rc;
                 }
             }
@@ -250,7 +285,9 @@ impl FileState {
         FileState {
             kind,
             target: role::Target::new(mount, Some(&db_path)),
-            backstop: Backstop::new(backstop::key_of(&db_path)),
+            backstop: Backstop::default(),
+            write_ok: false,
+            evidence: std::ptr::null_mut(),
             db_path,
             read_only: flags & ffi::SQLITE_OPEN_READONLY != 0,
             conn: std::ptr::null_mut(),
@@ -265,6 +302,26 @@ impl FileState {
             leaving_wal: false,
         }
     }
+}
+
+/// The evidence of the main database file a `-journal` or `-wal` named
+/// `name` (as SQLite passes it to xOpen) belongs to; null when SQLite cannot
+/// say (before 3.32) or the main file is not ours.
+fn main_evidence(name: ffi::sqlite3_filename) -> *mut bool {
+    let Some(f) = sqlite_api::database_file_object_routine() else {
+        return std::ptr::null_mut();
+    };
+    if name.is_null() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: `name` is the journal or WAL name SQLite's pager passed to
+    // xOpen, which is what sqlite3_database_file_object requires.
+    let main = unsafe { f(name) };
+    if !is_ours(main) {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: `main` is ours (checked) and open; its state is boxed.
+    unsafe { &mut state_of(main).write_ok }
 }
 
 /// Our method table mirroring the base file's: same version, and no shm
@@ -373,11 +430,33 @@ unsafe fn state_of<'a>(f: *mut ffi::sqlite3_file) -> &'a mut FileState {
 /// the last close after a checkpoint, both already vouched for on a node
 /// that may write; on any other node the files stay as they are.
 pub(super) fn vouch_delete(db: PathBuf, mount: &Path) -> Result<(), c_int> {
-    let mut s = FileState::new(Kind::Journal, db, mount, ffi::SQLITE_OPEN_READONLY);
-    if backstop::holds(s.backstop.key()) {
+    let just_closed = CLOSED_JOURNAL
+        .with(|c| c.borrow_mut().take())
+        .is_some_and(|p| p == db);
+    if just_closed {
         return Ok(());
     }
+    FileState::new(Kind::Journal, db, mount, ffi::SQLITE_OPEN_READONLY).gate()
+}
+
+/// May a new file be created at `path` in this mount now (role of the mount
+/// alone: the file is not there yet)?
+pub(super) fn vouch_create(mount: &Path, path: &Path) -> Result<(), c_int> {
+    let mut s = FileState::new(
+        Kind::Journal,
+        path.to_path_buf(),
+        mount,
+        ffi::SQLITE_OPEN_READONLY,
+    );
+    s.target = role::Target::new(mount, None);
     s.gate()
+}
+
+thread_local! {
+    /// The database whose `-journal` this thread just closed inside a write
+    /// transaction that had passed the gate: DELETE mode deletes it next,
+    /// in the same call. Taken by that delete, or replaced by the next close.
+    static CLOSED_JOURNAL: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
 }
 
 /// Puts a guarded main database that a connection opened outside the
@@ -386,7 +465,16 @@ pub(super) fn vouch_delete(db: PathBuf, mount: &Path) -> Result<(), c_int> {
 /// the original with the same file. Must run under the connection's mutex
 /// (SQLite holds it during the auto-extension, authorizer and file control).
 /// Returns false when `f` was ours already or is not a main database.
-pub fn adopt(f: *mut ffi::sqlite3_file, kind: Kind, db_path: PathBuf, mount: &Path, read_only: bool) -> bool {
+/// `main` is the database file a `-journal` or `-wal` belongs to (its evidence
+/// is theirs); ignored for a main database.
+pub fn adopt(
+    f: *mut ffi::sqlite3_file,
+    kind: Kind,
+    db_path: PathBuf,
+    mount: &Path,
+    read_only: bool,
+    main: *mut ffi::sqlite3_file,
+) -> bool {
     if f.is_null() || is_ours(f) {
         return false;
     }
@@ -400,7 +488,15 @@ pub fn adopt(f: *mut ffi::sqlite3_file, kind: Kind, db_path: PathBuf, mount: &Pa
     } else {
         ffi::SQLITE_OPEN_READWRITE
     };
-    let state = Box::new(FileState::new(kind, db_path, mount, flags));
+    let mut state = Box::new(FileState::new(kind, db_path, mount, flags));
+    state.evidence = if kind == Kind::MainDb {
+        &mut state.write_ok
+    } else if is_ours(main) {
+        // SAFETY: `main` is ours (checked) and open; its state is boxed.
+        unsafe { &mut state_of(main).write_ok }
+    } else {
+        std::ptr::null_mut()
+    };
     {
         let mut map = ADOPTED.lock().unwrap_or_else(|e| e.into_inner());
         map.get_or_insert_with(HashMap::new)
@@ -496,6 +592,11 @@ unsafe extern "C" fn x_close<const A: bool>(f: *mut ffi::sqlite3_file) -> c_int 
             // Release before the base unmaps or closes: an in-process leak otherwise.
             s.wal
                 .release(&mut |o, n, fl| forward!(base, real, xShmLock(o, n, fl)));
+            if s.kind == Kind::Journal {
+                // DELETE mode: the delete that follows is part of a vouched transaction.
+                let vouched = Ev(s.evidence).holds().then(|| s.db_path.clone());
+                CLOSED_JOURNAL.with(|c| *c.borrow_mut() = vouched);
+            }
             if A {
                 let orig = with_adopted(f, |a| a.methods).unwrap_or(std::ptr::null());
                 let mut map = ADOPTED.lock().unwrap_or_else(|e| e.into_inner());
@@ -526,9 +627,11 @@ unsafe extern "C" fn x_read<const A: bool>(
     n: c_int,
     off: ffi::sqlite3_int64,
 ) -> c_int {
-    // SAFETY: see above.
-    let (_, real, base) = unsafe { parts::<A>(f) };
-    forward!(base, real, xRead(buf, n, off))
+    boundary(ffi::SQLITE_IOERR_READ, || {
+        // SAFETY: see above.
+        let (_, real, base) = unsafe { parts::<A>(f) };
+        forward!(base, real, xRead(buf, n, off))
+    })
 }
 
 /// LiteFS refuses writes on a replica with EACCES at the FUSE layer, which
@@ -552,22 +655,23 @@ fn before_write(s: &mut FileState, buf: *const c_void, n: c_int, off: i64) -> Re
     // SAFETY: SQLite passes `n` readable bytes.
     let bytes =
         |len: usize| unsafe { std::slice::from_raw_parts(buf as *const u8, len.min(n.max(0) as usize)) };
-    let mut backstop = std::mem::replace(&mut s.backstop, Backstop::new(0));
+    let mut backstop = std::mem::take(&mut s.backstop);
+    let mut ev = Ev(s.evidence);
     let r = match s.kind {
-        Kind::MainDb => backstop.check(&mut || s.gate()),
+        Kind::MainDb => backstop.check(&mut ev, &mut || s.gate()),
         Kind::Journal => {
             // SQLite ends a transaction in PERSIST and EXCLUSIVE mode by
             // zeroing the header's first 28 bytes (zeroJournalHdr). A new
             // header is longer (a sector) and never all zero: its magic may
             // be zero until synced, but it holds the sector and page sizes.
             let cleared = off == 0 && (1..=28).contains(&n) && bytes(28).iter().all(|b| *b == 0);
-            backstop.journal_write(off, cleared, &mut || s.gate())
+            backstop.journal_write(&mut ev, off, n as i64, cleared, &mut || s.gate())
         }
         Kind::Wal => {
             // A frame header (24 bytes after the 32-byte WAL header) whose
             // "database size" field is set marks a commit.
             let commit = n == 24 && off >= 32 && bytes(8)[4..8] != [0, 0, 0, 0];
-            backstop.wal_write(off, n as i64, commit, &mut || s.gate())
+            backstop.wal_write(&mut ev, off, n as i64, commit, &mut || s.gate())
         }
     };
     s.backstop = backstop;
@@ -620,9 +724,11 @@ unsafe extern "C" fn x_file_size<const A: bool>(
     f: *mut ffi::sqlite3_file,
     out: *mut ffi::sqlite3_int64,
 ) -> c_int {
-    // SAFETY: see above.
-    let (_, real, base) = unsafe { parts::<A>(f) };
-    forward!(base, real, xFileSize(out))
+    boundary(ffi::SQLITE_IOERR_FSTAT, || {
+        // SAFETY: see above.
+        let (_, real, base) = unsafe { parts::<A>(f) };
+        forward!(base, real, xFileSize(out))
+    })
 }
 
 /// Bytes 18 and 19 of the header are 2 in a WAL database.
@@ -657,7 +763,11 @@ unsafe extern "C" fn x_lock<const A: bool>(f: *mut ffi::sqlite3_file, level: c_i
                         return rc;
                     }
                 }
-                forward!(base, real, xLock(level))
+                let rc = forward!(base, real, xLock(level));
+                if rc == ffi::SQLITE_OK {
+                    s.granted();
+                }
+                rc
             }
             ffi::SQLITE_LOCK_SHARED => {
                 let rc = forward!(base, real, xLock(level));
@@ -697,6 +807,12 @@ unsafe extern "C" fn x_lock<const A: bool>(f: *mut ffi::sqlite3_file, level: c_i
                         );
                         return ffi::SQLITE_READONLY_ROLLBACK;
                     }
+                    let rc = forward!(base, real, xLock(level));
+                    if rc == ffi::SQLITE_OK {
+                        // Playing back the hot journal writes the database.
+                        s.granted();
+                    }
+                    return rc;
                 }
                 forward!(base, real, xLock(level))
             }
@@ -739,7 +855,7 @@ fn escalate_rollback(
                     s.guard_reserved = true;
                     s.lock = ffi::SQLITE_LOCK_RESERVED;
                     s.note(true);
-                    backstop::grant(s.backstop.key());
+                    s.granted();
                 }
                 return ffi::SQLITE_OK;
             }
@@ -771,10 +887,8 @@ unsafe extern "C" fn x_unlock<const A: bool>(f: *mut ffi::sqlite3_file, level: c
         // SAFETY: see above.
         let (s, real, base) = unsafe { parts::<A>(f) };
         if s.kind == Kind::MainDb && level <= ffi::SQLITE_LOCK_SHARED {
-            if s.lock >= ffi::SQLITE_LOCK_RESERVED {
-                // A rollback-mode write transaction ended.
-                s.end_of_write();
-            }
+            // A transaction ended: whatever it was allowed ends with it.
+            s.end_of_write();
             s.guard_reserved = false;
             s.leaving_wal = false;
             if level == ffi::SQLITE_LOCK_NONE {
@@ -795,9 +909,11 @@ unsafe extern "C" fn x_check_reserved_lock<const A: bool>(
     f: *mut ffi::sqlite3_file,
     out: *mut c_int,
 ) -> c_int {
-    // SAFETY: see above.
-    let (_, real, base) = unsafe { parts::<A>(f) };
-    forward!(base, real, xCheckReservedLock(out))
+    boundary(ffi::SQLITE_IOERR_CHECKRESERVEDLOCK, || {
+        // SAFETY: see above.
+        let (_, real, base) = unsafe { parts::<A>(f) };
+        forward!(base, real, xCheckReservedLock(out))
+    })
 }
 
 unsafe extern "C" fn x_file_control<const A: bool>(
@@ -858,23 +974,27 @@ fn cstr<'a>(p: *const c_char) -> Option<&'a str> {
 }
 
 unsafe extern "C" fn x_sector_size<const A: bool>(f: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: see above.
-    let (_, real, base) = unsafe { parts::<A>(f) };
-    match base.xSectorSize {
-        // SAFETY: the base file's own method.
-        Some(m) => unsafe { m(real) },
-        None => 4096,
-    }
+    boundary(4096, || {
+        // SAFETY: see above.
+        let (_, real, base) = unsafe { parts::<A>(f) };
+        match base.xSectorSize {
+            // SAFETY: the base file's own method.
+            Some(m) => unsafe { m(real) },
+            None => 4096,
+        }
+    })
 }
 
 unsafe extern "C" fn x_device_characteristics<const A: bool>(f: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: see above.
-    let (_, real, base) = unsafe { parts::<A>(f) };
-    match base.xDeviceCharacteristics {
-        // SAFETY: the base file's own method.
-        Some(m) => unsafe { m(real) },
-        None => 0,
-    }
+    boundary(0, || {
+        // SAFETY: see above.
+        let (_, real, base) = unsafe { parts::<A>(f) };
+        match base.xDeviceCharacteristics {
+            // SAFETY: the base file's own method.
+            Some(m) => unsafe { m(real) },
+            None => 0,
+        }
+    })
 }
 
 unsafe extern "C" fn x_shm_map<const A: bool>(
@@ -884,13 +1004,15 @@ unsafe extern "C" fn x_shm_map<const A: bool>(
     extend: c_int,
     pp: *mut *mut c_void,
 ) -> c_int {
-    // SAFETY: see above.
-    let (s, real, base) = unsafe { parts::<A>(f) };
-    let rc = forward!(base, real, xShmMap(pg, pgsz, extend, pp));
-    if rc == ffi::SQLITE_OK {
-        s.shm_mapped = true;
-    }
-    rc
+    boundary(ffi::SQLITE_IOERR_SHMMAP, || {
+        // SAFETY: see above.
+        let (s, real, base) = unsafe { parts::<A>(f) };
+        let rc = forward!(base, real, xShmMap(pg, pgsz, extend, pp));
+        if rc == ffi::SQLITE_OK {
+            s.shm_mapped = true;
+        }
+        rc
+    })
 }
 
 unsafe extern "C" fn x_shm_lock<const A: bool>(
@@ -903,6 +1025,7 @@ unsafe extern "C" fn x_shm_lock<const A: bool>(
         // SAFETY: see above.
         let (s, real, base) = unsafe { parts::<A>(f) };
         let unlock = flags & ffi::SQLITE_SHM_UNLOCK != 0;
+        let writing = s.wal.read_slot.is_some();
         // The lock state is moved out so the gate may borrow the rest of `s`.
         let mut wal = std::mem::take(&mut s.wal);
         let rc = wal.shm_lock(
@@ -916,13 +1039,19 @@ unsafe extern "C" fn x_shm_lock<const A: bool>(
                 let just_checked = offset == super::locks::WAL_CKPT_LOCK
                     && s.verified_primary.is_some_and(|t| t.elapsed() < CHECKPOINT_REUSE);
                 if just_checked {
-                    backstop::grant(s.backstop.key());
                     Ok(())
                 } else {
                     s.gate()
                 }
             },
         );
+        // The gate was asked (a write transaction's write lock, or a
+        // checkpoint) and the base lock is held: evidence.
+        let gated = !unlock
+            && rc == ffi::SQLITE_OK
+            && n == 1
+            && ((offset == super::locks::WAL_WRITE_LOCK && writing)
+                || (offset == super::locks::WAL_CKPT_LOCK && flags & ffi::SQLITE_SHM_EXCLUSIVE != 0));
         let writer_done = unlock
             && n == 1
             && (offset == super::locks::WAL_WRITE_LOCK || offset == super::locks::WAL_CKPT_LOCK)
@@ -931,6 +1060,8 @@ unsafe extern "C" fn x_shm_lock<const A: bool>(
         if writer_done {
             // A WAL write transaction or checkpoint ended.
             s.end_of_write();
+        } else if gated {
+            s.granted();
         }
         if rc == ffi::SQLITE_BUSY && mount_may_be_dead() {
             return s.dead_mount_error().unwrap_or(rc);
@@ -959,7 +1090,7 @@ unsafe extern "C" fn x_shm_barrier<const A: bool>(f: *mut ffi::sqlite3_file) {
                 );
                 s.wal = wal;
                 if got {
-                    backstop::grant(s.backstop.key());
+                    s.granted();
                 }
             } else {
                 s.note(false);
@@ -991,9 +1122,11 @@ unsafe extern "C" fn x_fetch<const A: bool>(
     amt: c_int,
     pp: *mut *mut c_void,
 ) -> c_int {
-    // SAFETY: see above.
-    let (_, real, base) = unsafe { parts::<A>(f) };
-    forward!(base, real, xFetch(off, amt, pp))
+    boundary(ffi::SQLITE_IOERR_MMAP, || {
+        // SAFETY: see above.
+        let (_, real, base) = unsafe { parts::<A>(f) };
+        forward!(base, real, xFetch(off, amt, pp))
+    })
 }
 
 unsafe extern "C" fn x_unfetch<const A: bool>(
@@ -1001,9 +1134,11 @@ unsafe extern "C" fn x_unfetch<const A: bool>(
     off: ffi::sqlite3_int64,
     p: *mut c_void,
 ) -> c_int {
-    // SAFETY: see above.
-    let (_, real, base) = unsafe { parts::<A>(f) };
-    forward!(base, real, xUnfetch(off, p))
+    boundary(ffi::SQLITE_IOERR_MMAP, || {
+        // SAFETY: see above.
+        let (_, real, base) = unsafe { parts::<A>(f) };
+        forward!(base, real, xUnfetch(off, p))
+    })
 }
 
 macro_rules! methods {

@@ -67,6 +67,21 @@ pub fn wrap_all() -> Result<(), String> {
         // SAFETY: pNext is the public list link.
         v = unsafe { (*v).pNext };
     }
+    // An original registered again (sqlite3_vfs_register moves it to the
+    // front of the list) would now be found before its wrapper: move the
+    // wrapper ahead of it again.
+    for &w in done.iter() {
+        let w = w as *mut ffi::sqlite3_vfs;
+        // SAFETY: our wrappers live for the process; zName is the base's name.
+        let found = unsafe { crate::sqlite!(vfs_find((*w).zName)) };
+        if found == base_of(w) {
+            // SAFETY: `w` is a fully initialised, 'static sqlite3_vfs.
+            let rc = unsafe { crate::sqlite!(vfs_register(w, (found == head) as c_int)) };
+            if rc != ffi::SQLITE_OK {
+                return Err(format!("registering the guard's VFS wrapper failed (code {rc})"));
+            }
+        }
+    }
     for (_, v) in todo {
         let is_default = v == head;
         let w = wrap(v);
@@ -151,6 +166,17 @@ unsafe extern "C" fn x_open(
 ) -> c_int {
     boundary(ffi::SQLITE_CANTOPEN, || {
         let b = base_of(v);
+        if flags & ffi::SQLITE_OPEN_SUPER_JOURNAL != 0 && !name.is_null() {
+            // A multi-database transaction's super-journal is created next to
+            // the main database: inside the mount, that is a write.
+            // SAFETY: SQLite passes a NUL-terminated path.
+            let path = PathBuf::from(OsStr::from_bytes(unsafe { CStr::from_ptr(name) }.to_bytes()));
+            if let Some(found) = settings::loaded().and_then(|s| s.locate(&path)) {
+                if let Err(rc) = file::vouch_create(&found.mount, &found.db) {
+                    return rc;
+                }
+            }
+        }
         let guarded = (|| {
             let kind = kind_of(flags)?;
             if name.is_null() {
