@@ -527,15 +527,26 @@ fn require_fuse_child() {
         (r, files)
     });
     println!("strict: files after sqlite3_open on the bare mountpoint: {files_after_open:?}");
-    let c = open_result.expect("open on a bare directory");
+    // Creating the database there would be a write LiteFS later hides: the
+    // open itself is refused (SQLITE_READONLY), and nothing is created.
+    let e = must_fail("open on a bare directory", open_result);
+    assert!(e.is_refusal(), "strict: open: {e}");
+    println!("strict: open: {e}");
+    assert_eq!(
+        files_after_open,
+        vec![],
+        "strict: the refused open left files in the bare mountpoint"
+    );
+    // An existing database there (LiteFS's files were left behind, say):
+    // opens, reads, and refuses every write.
+    std::fs::write(mnt.join("app.db"), b"").unwrap();
+    let c = Connection::open(sim.path("n1", "app.db")).expect("open an existing file on a bare directory");
     let e = must_fail("litefs_is_primary()", is_primary(&c));
     assert!(
         e.msg.contains("LiteFS is not running") && e.msg.contains("not a FUSE mount"),
         "{e}"
     );
     println!("strict: litefs_is_primary(): {e}");
-    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
-    println!("strict: journal_mode {mode}");
     for sql in ["CREATE TABLE t(x)", "BEGIN IMMEDIATE", "PRAGMA user_version = 3"] {
         let e = must_fail(sql, c.execute_batch(sql));
         assert!(e.is_refusal(), "strict: {sql}: {e}");
@@ -547,8 +558,6 @@ fn require_fuse_child() {
     drop(c);
     let files = listing(&mnt);
     println!("strict: files left in the bare mountpoint: {files:?}");
-    // SQLite's open creates the database file (O_CREAT); nothing may be
-    // written into it, and no journal or WAL may appear.
     assert!(
         files.iter().all(|(name, size)| name == "app.db" && *size == 0),
         "strict: something was written to the bare mountpoint: {files:?}"
