@@ -121,13 +121,19 @@ impl ConnState {
     /// The open file behind a schema name (asked each time:
     /// sqlite3_deserialize() replaces the main file).
     fn schema_file(&self, name: &CStr) -> *mut ffi::sqlite3_file {
+        self.file_pointer(name, ffi::SQLITE_FCNTL_FILE_POINTER)
+    }
+
+    /// The file a FILE_POINTER or JOURNAL_POINTER file control names; null
+    /// when there is none.
+    fn file_pointer(&self, name: &CStr, op: c_int) -> *mut ffi::sqlite3_file {
         let mut f: *mut ffi::sqlite3_file = std::ptr::null_mut();
-        // SAFETY: FILE_POINTER writes one sqlite3_file pointer into `f`.
+        // SAFETY: both controls write one sqlite3_file pointer into `f`.
         let rc = unsafe {
             crate::sqlite!(file_control(
                 self.db,
                 name.as_ptr(),
-                ffi::SQLITE_FCNTL_FILE_POINTER,
+                op,
                 &mut f as *mut _ as *mut c_void
             ))
         };
@@ -182,18 +188,9 @@ impl ConnState {
     /// same outside VFS: adopt it too, so the file-layer backstop sees its
     /// writes (in `locking_mode=EXCLUSIVE` no lock call reaches the gate).
     fn adopt_journal(&self, schema: &CStr, main: *mut ffi::sqlite3_file) {
-        let mut j: *mut ffi::sqlite3_file = std::ptr::null_mut();
-        // SAFETY: JOURNAL_POINTER writes one sqlite3_file pointer into `j`.
-        let rc = unsafe {
-            crate::sqlite!(file_control(
-                self.db,
-                schema.as_ptr(),
-                ffi::SQLITE_FCNTL_JOURNAL_POINTER,
-                &mut j as *mut _ as *mut c_void
-            ))
-        };
+        let j = self.file_pointer(schema, ffi::SQLITE_FCNTL_JOURNAL_POINTER);
         // SAFETY: a file of this connection: pMethods is null while closed.
-        if rc != ffi::SQLITE_OK || j.is_null() || unsafe { (*j).pMethods.is_null() } || vfs::is_gated(j) {
+        if j.is_null() || unsafe { (*j).pMethods.is_null() } || vfs::is_gated(j) {
             return;
         }
         let Some(l) = self.schema_path(schema).and_then(|p| self.settings.locate(&p)) else {
