@@ -193,6 +193,13 @@ impl ConnState {
         if j.is_null() || unsafe { (*j).pMethods.is_null() } || vfs::is_gated(j) {
             return;
         }
+        // Only a file of the same VFS as its database: an in-memory journal
+        // (journal_mode=MEMORY) is told apart by its method table, which
+        // must stay SQLite's own.
+        // SAFETY: as above, pMethods of an open file.
+        if !std::ptr::eq(unsafe { (*j).pMethods }, vfs::original_methods(main)) {
+            return;
+        }
         let Some(l) = self.schema_path(schema).and_then(|p| self.settings.locate(&p)) else {
             return;
         };

@@ -166,17 +166,6 @@ fn present(name: &str) -> bool {
     }
 }
 
-/// `sqlite3_database_file_object`, which only 3.32.0 and later have.
-pub fn database_file_object_routine(
-) -> Option<unsafe extern "C" fn(*const std::ffi::c_char) -> *mut ffi::sqlite3_file> {
-    if version() < 3_032_000 {
-        return None;
-    }
-    let table = routines();
-    // SAFETY: the table is SQLite's and, from 3.32 on, has this slot.
-    unsafe { std::ptr::addr_of!((*table).database_file_object).read() }
-}
-
 /// `3040001` → `3.40.1`.
 pub fn version_string(v: c_int) -> String {
     format!("{}.{}.{}", v / 1_000_000, (v / 1000) % 1000, v % 1000)

@@ -79,6 +79,9 @@ struct FileState {
     /// `sqlite3_database_file_object`); null when unknown (SQLite 3.31,
     /// which lacks that routine): every transaction is then looked up.
     evidence: *mut bool,
+    /// Main database: the name SQLite opened it by (its journal and WAL
+    /// names are this plus a suffix).
+    open_name: Vec<u8>,
 }
 
 /// A file's evidence, as the backstop asks for it.
@@ -236,8 +239,13 @@ pub(super) unsafe fn open(
         let mut state = Box::new(FileState::new(kind, db_path, &mount, flags));
         state.evidence = match kind {
             Kind::MainDb => &mut state.write_ok,
-            Kind::Journal | Kind::Wal => main_evidence(name),
+            Kind::Journal => main_evidence(name, b"-journal"),
+            Kind::Wal => main_evidence(name, b"-wal"),
         };
+        if kind == Kind::MainDb && !name.is_null() {
+            // SAFETY: SQLite passes a NUL-terminated name.
+            state.open_name = CStr::from_ptr(name).to_bytes().to_vec();
+        }
         if kind == Kind::MainDb && flags & ffi::SQLITE_OPEN_CREATE != 0 && !name.is_null() {
             // Creating a database (open, ATTACH or VACUUM INTO a new path in
             // the mount) writes the mount: not on a node that may not write.
@@ -274,8 +282,13 @@ pub(super) unsafe fn open(
         if rc != ffi::SQLITE_OK || (*real).pMethods.is_null() {
             return rc;
         }
+        let kind = state.kind;
         (*gf).state = Box::into_raw(state);
         (*gf).file.pMethods = methods_for::<false>((*real).pMethods);
+        if kind == Kind::MainDb {
+            let mut mains = MAINS.lock().unwrap_or_else(|e| e.into_inner());
+            mains.push((f as usize, (*gf).state as usize));
+        }
     }
     ffi::SQLITE_OK
 }
@@ -288,6 +301,7 @@ impl FileState {
             backstop: Backstop::default(),
             write_ok: false,
             evidence: std::ptr::null_mut(),
+            open_name: Vec::new(),
             db_path,
             read_only: flags & ffi::SQLITE_OPEN_READONLY != 0,
             conn: std::ptr::null_mut(),
@@ -304,24 +318,41 @@ impl FileState {
     }
 }
 
+/// Main database files the wrappers opened and that are still open:
+/// (address of the `sqlite3_file`, address of its state).
+static MAINS: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
+
+/// How far SQLite's pager places a journal or WAL name after its main file
+/// handle in the one allocation that holds both (the Pager, its cache, three
+/// file handles, then the names): a few KiB; generous on purpose.
+const PAGER_SPAN: usize = 1 << 16;
+
 /// The evidence of the main database file a `-journal` or `-wal` named
-/// `name` (as SQLite passes it to xOpen) belongs to; null when SQLite cannot
-/// say (before 3.32) or the main file is not ours.
-fn main_evidence(name: ffi::sqlite3_filename) -> *mut bool {
-    let Some(f) = sqlite_api::database_file_object_routine() else {
-        return std::ptr::null_mut();
-    };
+/// `name` belongs to: the wrapper-opened main file of the *same pager*,
+/// recognised without reading foreign memory — it lies just before the name
+/// in the pager's allocation, and the name is its own name plus the suffix.
+/// (`sqlite3_database_file_object` would say the same, but reads memory
+/// before the name: undefined for a name a shim or the application made.)
+/// Null when there is no such file: every transaction is then looked up.
+fn main_evidence(name: ffi::sqlite3_filename, suffix: &[u8]) -> *mut bool {
     if name.is_null() {
         return std::ptr::null_mut();
     }
-    // SAFETY: `name` is the journal or WAL name SQLite's pager passed to
-    // xOpen, which is what sqlite3_database_file_object requires.
-    let main = unsafe { f(name) };
-    if !is_ours(main) {
-        return std::ptr::null_mut();
+    // SAFETY: SQLite passes a NUL-terminated name.
+    let wanted = unsafe { CStr::from_ptr(name) }.to_bytes();
+    let at = name as usize;
+    let mains = MAINS.lock().unwrap_or_else(|e| e.into_inner());
+    for &(file, state) in mains.iter() {
+        if file < at && at - file < PAGER_SPAN {
+            // SAFETY: registered states are alive until their file closes
+            // (which removes them, under this lock).
+            let st = unsafe { &mut *(state as *mut FileState) };
+            if wanted.strip_suffix(suffix) == Some(st.open_name.as_slice()) {
+                return &mut st.write_ok;
+            }
+        }
     }
-    // SAFETY: `main` is ours (checked) and open; its state is boxed.
-    unsafe { &mut state_of(main).write_ok }
+    std::ptr::null_mut()
 }
 
 /// Our method table mirroring the base file's: same version, and no shm
@@ -399,6 +430,15 @@ fn is_ours(f: *mut ffi::sqlite3_file) -> bool {
     ALL_METHODS.iter().any(|t| std::ptr::eq(m, *t))
 }
 
+/// The method table an adopted file had before the guard took it over
+/// (null for any other file).
+pub fn original_methods(f: *mut ffi::sqlite3_file) -> *const ffi::sqlite3_io_methods {
+    if !is_adopted(f) {
+        return std::ptr::null();
+    }
+    with_adopted(f, |a| a.methods).unwrap_or(std::ptr::null())
+}
+
 /// Whether `f` is a file the guard adopted (see `adopt`).
 pub fn is_adopted(f: *mut ffi::sqlite3_file) -> bool {
     if f.is_null() {
@@ -429,10 +469,10 @@ unsafe fn state_of<'a>(f: *mut ffi::sqlite3_file) -> &'a mut FileState {
 /// Deleting one is part of a write transaction (DELETE journal mode) or of
 /// the last close after a checkpoint, both already vouched for on a node
 /// that may write; on any other node the files stay as they are.
-pub(super) fn vouch_delete(db: PathBuf, mount: &Path) -> Result<(), c_int> {
+pub(super) fn vouch_delete(db: PathBuf, mount: &Path, journal: bool) -> Result<(), c_int> {
     let just_closed = CLOSED_JOURNAL
         .with(|c| c.borrow_mut().take())
-        .is_some_and(|p| p == db);
+        .is_some_and(|p| journal && p == db);
     if just_closed {
         return Ok(());
     }
@@ -611,6 +651,10 @@ unsafe extern "C" fn x_close<const A: bool>(f: *mut ffi::sqlite3_file) -> c_int 
                 }
             } else {
                 let gf = f as *mut GuardFile;
+                {
+                    let mut mains = MAINS.lock().unwrap_or_else(|e| e.into_inner());
+                    mains.retain(|&(file, _)| file != f as usize);
+                }
                 drop(Box::from_raw((*gf).state));
                 (*gf).state = std::ptr::null_mut();
                 let rc = forward!(base, real, xClose());

@@ -8,7 +8,9 @@ mod backstop;
 mod file;
 pub mod locks;
 
-pub use file::{adopt, bind, in_wal_mode, is_adopted, is_gated, note_role, verified_primary};
+pub use file::{
+    adopt, bind, in_wal_mode, is_adopted, is_gated, note_role, original_methods, verified_primary,
+};
 
 use crate::{location, settings};
 use libsqlite3_sys as ffi;
@@ -219,14 +221,14 @@ unsafe extern "C" fn x_delete(v: *mut ffi::sqlite3_vfs, name: *const c_char, syn
         }
         // SAFETY: SQLite passes a NUL-terminated path.
         let path = PathBuf::from(OsStr::from_bytes(unsafe { CStr::from_ptr(name) }.to_bytes()));
-        let db = ["-journal", "-wal"].iter().find_map(|sfx| {
+        let (db, journal) = ["-journal", "-wal"].iter().find_map(|sfx| {
             path.as_os_str()
                 .as_bytes()
                 .ends_with(sfx.as_bytes())
-                .then(|| location::database_of(&path, sfx))
+                .then(|| (location::database_of(&path, sfx), *sfx == "-journal"))
         })?;
         let found = settings::loaded()?.locate(&db)?;
-        file::vouch_delete(found.db, &found.mount).err()
+        file::vouch_delete(found.db, &found.mount, journal).err()
     });
     if let Some(rc) = refused {
         return rc;
