@@ -325,7 +325,7 @@ static MAINS: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
 /// How far SQLite's pager places a journal or WAL name after its main file
 /// handle in the one allocation that holds both (the Pager, its cache, three
 /// file handles, then the names): a few KiB; generous on purpose.
-const PAGER_SPAN: usize = 1 << 16;
+const PAGER_SPAN: usize = 1 << 14;
 
 /// The evidence of the main database file a `-journal` or `-wal` named
 /// `name` belongs to: the wrapper-opened main file of the *same pager*,
@@ -342,14 +342,19 @@ fn main_evidence(name: ffi::sqlite3_filename, suffix: &[u8]) -> *mut bool {
     let wanted = unsafe { CStr::from_ptr(name) }.to_bytes();
     let at = name as usize;
     let mains = MAINS.lock().unwrap_or_else(|e| e.into_inner());
-    for &(file, state) in mains.iter() {
-        if file < at && at - file < PAGER_SPAN {
-            // SAFETY: registered states are alive until their file closes
-            // (which removes them, under this lock).
-            let st = unsafe { &mut *(state as *mut FileState) };
-            if wanted.strip_suffix(suffix) == Some(st.open_name.as_slice()) {
-                return &mut st.write_ok;
-            }
+    // The pager's allocation is contiguous, so its own main file is the
+    // nearest registered one below the name (other connections to the same
+    // database have the same name but lie elsewhere).
+    let nearest = mains
+        .iter()
+        .filter(|&&(file, _)| file < at && at - file < PAGER_SPAN)
+        .max_by_key(|&&(file, _)| file);
+    if let Some(&(_, state)) = nearest {
+        // SAFETY: registered states are alive until their file closes
+        // (which removes them, under this lock).
+        let st = unsafe { &mut *(state as *mut FileState) };
+        if wanted.strip_suffix(suffix) == Some(st.open_name.as_slice()) {
+            return &mut st.write_ok;
         }
     }
     std::ptr::null_mut()
