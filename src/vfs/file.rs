@@ -456,18 +456,33 @@ pub fn is_adopted(f: *mut ffi::sqlite3_file) -> bool {
         .any(|t| std::ptr::eq(m, *t))
 }
 
+/// `parts` of one of our files, whichever its layout.
+///
+/// # Safety
+/// `f` is one of our open files.
+unsafe fn any_parts<'a>(
+    f: *mut ffi::sqlite3_file,
+) -> (
+    &'a mut FileState,
+    *mut ffi::sqlite3_file,
+    &'a ffi::sqlite3_io_methods,
+) {
+    if is_adopted(f) {
+        // SAFETY: caller contract.
+        unsafe { parts::<true>(f) }
+    } else {
+        // SAFETY: caller contract.
+        unsafe { parts::<false>(f) }
+    }
+}
+
 /// The state of one of our files, whichever its layout.
 ///
 /// # Safety
 /// `f` is one of our open files.
 unsafe fn state_of<'a>(f: *mut ffi::sqlite3_file) -> &'a mut FileState {
-    if is_adopted(f) {
-        // SAFETY: caller contract.
-        unsafe { parts::<true>(f).0 }
-    } else {
-        // SAFETY: caller contract.
-        unsafe { parts::<false>(f).0 }
-    }
+    // SAFETY: caller contract.
+    unsafe { any_parts(f).0 }
 }
 
 /// May the `-journal` or `-wal` of this guarded database be deleted now?
@@ -605,15 +620,8 @@ pub fn in_wal_mode(f: *mut ffi::sqlite3_file) -> bool {
         return false;
     }
     // SAFETY: `f` is ours (checked) and open.
-    unsafe {
-        if is_adopted(f) {
-            let (s, real, base) = parts::<true>(f);
-            header_says_wal(s, real, base)
-        } else {
-            let (s, real, base) = parts::<false>(f);
-            header_says_wal(s, real, base)
-        }
-    }
+    let (s, real, base) = unsafe { any_parts(f) };
+    header_says_wal(s, real, base)
 }
 
 // The methods. SAFETY (all): SQLite calls them with a file whose method
