@@ -44,7 +44,7 @@ lint:
 	$(CARGO) clippy --release --all-targets -- -D warnings
 
 test-unit:
-	$(CARGO) test --release --lib
+	$(CARGO) test --release -p litefs_guard --lib
 
 test-rust: build
 	$(CARGO) test --release --manifest-path tests/rust/Cargo.toml
