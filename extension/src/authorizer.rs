@@ -3,6 +3,7 @@
 //! database X" or not; the connection decides whether X may be written now.
 
 use crate::connection::ConnState;
+use crate::{sqlite_api, wal_rule};
 use libsqlite3_sys as ffi;
 use std::ffi::{c_char, c_int, c_void, CStr};
 
@@ -167,13 +168,10 @@ pub unsafe extern "C" fn callback(
         let (a1, a2, db) = unsafe { (opt_cstr(a1), opt_cstr(a2), opt_cstr(db)) };
         // SAFETY: `user` is the ConnState pointer registered with this callback.
         let state = unsafe { &*(user as *const ConnState) };
-        if action == ffi::SQLITE_ATTACH {
-            state.note_attach();
-            // A VFS registered since the last look must be wrapped before
-            // ATTACH can name it.
-            if crate::vfs::wrap_all().is_err() {
-                return ffi::SQLITE_DENY;
-            }
+        // A VFS registered since the last look must be wrapped before
+        // ATTACH can name it.
+        if action == ffi::SQLITE_ATTACH && state.note_attach().is_err() {
+            return ffi::SQLITE_DENY;
         }
         if let Some(name) = db {
             state.note_name(name);
@@ -187,9 +185,9 @@ pub unsafe extern "C" fn callback(
         // VFS cannot refuse it for the others, so refuse it here.
         if action == ffi::SQLITE_PRAGMA && db.is_none() {
             let (name, value) = (a1.and_then(|c| c.to_str().ok()), a2.and_then(|c| c.to_str().ok()));
-            if let Some(msg) = crate::wal_rule::check_pragma(name, value) {
+            if let Some(refusal) = wal_rule::check_pragma(state.settings().keep_wal, name, value) {
                 if state.any_attached_guarded() {
-                    crate::sqlite_api::log(ffi::SQLITE_AUTH, &msg);
+                    sqlite_api::log(ffi::SQLITE_AUTH, &refusal);
                     return ffi::SQLITE_DENY;
                 }
             }

@@ -1,17 +1,19 @@
-//! Per-connection setup: the one place that gives a connection the
-//! authorizer, the SQL functions, its files' binding to the VFS and the WAL
-//! rule. The authorizer and the VFS never talk to each other directly.
+//! What the guard knows about one connection: its schemas, the files
+//! behind them and their binding to the VFS, and the role as seen for them.
+//! Shared by the authorizer and the SQL functions of that connection, which
+//! only ever reach the VFS through it; set up by `setup`.
 
+use crate::error::Error;
 use crate::role::{self, Role};
-use crate::settings::{self, Settings};
-use crate::sqlite_api;
-use crate::{authorizer, functions, location, vfs};
+use crate::settings::Settings;
+use crate::sqlite_api::{self, api};
+use crate::{location, vfs};
 use libsqlite3_sys as ffi;
 use std::ffi::{c_int, c_void, CStr, CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 /// What the authorizer and the functions of one connection share.
 pub struct ConnState {
@@ -23,75 +25,27 @@ pub struct ConnState {
     seen_names: Mutex<Vec<CString>>,
     /// An ATTACH was prepared on this connection (SQLite before 3.39 cannot
     /// list what is attached, so the guard assumes the worst).
-    attached: std::sync::atomic::AtomicBool,
+    attached: AtomicBool,
     /// The main database was opened outside the wrappers and adopted.
-    main_adopted: std::sync::atomic::AtomicBool,
+    main_adopted: AtomicBool,
 }
 
 // SAFETY: SQLite serialises use of a connection; the state is only touched
 // from callbacks SQLite makes on behalf of that connection.
 unsafe impl Send for ConnState {}
+// SAFETY: as for Send.
 unsafe impl Sync for ConnState {}
-
-/// How long opening waits to put a fresh database in WAL while others do too.
-const WAL_SWITCH_PATIENCE: Duration = Duration::from_secs(5);
-
-/// Sets up a connection. Safe to call twice on the same connection.
-pub fn setup(db: *mut ffi::sqlite3) -> Result<(), String> {
-    let settings = settings::global().map_err(|e| format!("litefs_guard: {e}"))?;
-    vfs::wrap_all().map_err(|e| format!("litefs_guard: {e}"))?;
-    if SET_UP
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .contains(&(db as usize))
-    {
-        // Loaded again on a guarded connection (`SELECT load_extension(…)`):
-        // its functions cannot be replaced while that statement runs, and
-        // need not be.
-        return Ok(());
-    }
-    let state = Arc::new(ConnState {
-        db,
-        settings,
-        unguarded: Mutex::new(Vec::new()),
-        seen_names: Mutex::new(Vec::new()),
-        attached: std::sync::atomic::AtomicBool::new(false),
-        main_adopted: std::sync::atomic::AtomicBool::new(false),
-    });
-    state.bind(c"main");
-    if vfs::is_adopted(state.schema_file(c"main")) {
-        state
-            .main_adopted
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-    if settings.keep_wal {
-        state.ensure_wal();
-    }
-    // The functions own the state (their destructors run when the connection
-    // closes); the authorizer only borrows it. So the functions come first: if
-    // registering them fails (say, a second load while a statement runs), the
-    // authorizer still points at the state the old functions keep alive.
-    functions::register(db, state.clone())?;
-    // SAFETY: `db` is the open connection SQLite handed us; the pointer stays
-    // valid while the functions registered above hold the Arc.
-    let rc = unsafe {
-        crate::sqlite!(set_authorizer(
-            db,
-            Some(authorizer::callback),
-            Arc::as_ptr(&state) as *mut c_void
-        ))
-    };
-    if rc != ffi::SQLITE_OK {
-        return Err(format!(
-            "litefs_guard: installing the authorizer failed (code {rc})"
-        ));
-    }
-    SET_UP.lock().unwrap_or_else(|e| e.into_inner()).push(db as usize);
-    Ok(())
-}
 
 /// Connections set up and still open (their state is alive).
 static SET_UP: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+/// Whether `db` was set up already (and is still open).
+pub fn is_set_up(db: *mut ffi::sqlite3) -> bool {
+    SET_UP
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&(db as usize))
+}
 
 impl Drop for ConnState {
     /// The last function holding the state goes as the connection closes.
@@ -102,6 +56,37 @@ impl Drop for ConnState {
 }
 
 impl ConnState {
+    /// The state of a connection being set up; its main database is bound
+    /// (or adopted) at once.
+    pub fn new(db: *mut ffi::sqlite3, settings: &'static Settings) -> ConnState {
+        let state = ConnState {
+            db,
+            settings,
+            unguarded: Mutex::new(Vec::new()),
+            seen_names: Mutex::new(Vec::new()),
+            attached: AtomicBool::new(false),
+            main_adopted: AtomicBool::new(false),
+        };
+        state.bind(c"main");
+        if vfs::is_adopted(state.schema_file(c"main")) {
+            state.main_adopted.store(true, Ordering::Relaxed);
+        }
+        state
+    }
+
+    /// Records that setting up this connection is complete: a second load
+    /// on it is then a no-op. Undone when the state is dropped.
+    pub fn mark_set_up(&self) {
+        SET_UP
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(self.db as usize);
+    }
+
+    pub fn db(&self) -> *mut ffi::sqlite3 {
+        self.db
+    }
+
     pub fn settings(&self) -> &'static Settings {
         self.settings
     }
@@ -109,7 +94,7 @@ impl ConnState {
     /// The file path behind a schema name; None for :memory: and temp.
     pub fn schema_path(&self, schema: &CStr) -> Option<PathBuf> {
         // SAFETY: valid connection and C string; SQLite returns null or a C string.
-        let p = unsafe { crate::sqlite!(db_filename(self.db, schema.as_ptr())) };
+        let p = unsafe { (api().db_filename)(self.db, schema.as_ptr()) };
         if p.is_null() {
             return None;
         }
@@ -129,14 +114,7 @@ impl ConnState {
     fn file_pointer(&self, name: &CStr, op: c_int) -> *mut ffi::sqlite3_file {
         let mut f: *mut ffi::sqlite3_file = std::ptr::null_mut();
         // SAFETY: both controls write one sqlite3_file pointer into `f`.
-        let rc = unsafe {
-            crate::sqlite!(file_control(
-                self.db,
-                name.as_ptr(),
-                op,
-                &mut f as *mut _ as *mut c_void
-            ))
-        };
+        let rc = unsafe { (api().file_control)(self.db, name.as_ptr(), op, &mut f as *mut _ as *mut c_void) };
         if rc == ffi::SQLITE_OK {
             f
         } else {
@@ -169,8 +147,8 @@ impl ConnState {
         match found {
             Some(l) => {
                 // SAFETY: valid connection and schema name.
-                let ro = unsafe { crate::sqlite!(db_readonly(self.db, schema.as_ptr())) } == 1;
-                vfs::adopt(f, vfs::Kind::MainDb, l.db, &l.mount, ro, std::ptr::null_mut());
+                let ro = self.is_read_only(schema);
+                vfs::adopt(f, vfs::Kind::MainDb, &l, ro, std::ptr::null_mut(), self.settings);
                 self.adopt_journal(schema, f);
                 vfs::bind(f, self.db)
             }
@@ -208,7 +186,13 @@ impl ConnState {
         } else {
             vfs::Kind::Journal
         };
-        vfs::adopt(j, kind, l.db, &l.mount, false, main);
+        vfs::adopt(j, kind, &l, false, main, self.settings);
+    }
+
+    /// Whether this schema was opened read-only.
+    pub fn is_read_only(&self, schema: &CStr) -> bool {
+        // SAFETY: valid connection and schema name.
+        unsafe { (api().db_readonly)(self.db, schema.as_ptr()) == 1 }
     }
 
     /// Whether the main database is gated by the VFS.
@@ -229,7 +213,7 @@ impl ConnState {
         if b.eq_ignore_ascii_case(b"main") {
             // Bound at setup; an adopted main's `-wal`/`-journal` may have been
             // opened since (by the outside VFS the pager keeps using).
-            if self.main_adopted.load(std::sync::atomic::Ordering::Relaxed) {
+            if self.main_adopted.load(Ordering::Relaxed) {
                 let f = self.schema_file(schema);
                 if vfs::is_adopted(f) {
                     self.adopt_journal(schema, f);
@@ -274,11 +258,11 @@ impl ConnState {
     }
 
     fn authorize_schema(&self, s: &CStr, fresh: bool) -> c_int {
-        // The VFS re-checks afresh when the write lock is taken, so a file
-        // it last saw writable needs no second look at prepare time. Only
-        // files inside a mount are the VFS's, so this may come first.
+        // A verdict the VFS reached moments ago stands in for a lookup (the
+        // gate looks again at the lock; bounds: `vfs::verdict`). Only files
+        // inside a mount are the VFS's, so this may come first.
         let file = self.schema_file(s);
-        if !fresh && vfs::verified_primary(file) {
+        if !fresh && vfs::recently_allowed(file) {
             return ffi::SQLITE_OK;
         }
         let Some(path) = self.schema_path(s) else {
@@ -288,27 +272,27 @@ impl ConnState {
             return ffi::SQLITE_OK;
         };
         let role = self.role_for(&l.mount, Some(&l.db));
-        vfs::note_role(file, role.may_write());
+        vfs::record_verdict(file, role.may_write());
         if let Some(why) = role.refusal() {
-            sqlite_api::log(
-                ffi::SQLITE_AUTH,
-                &format!("litefs_guard: write to {} refused: {why}", l.db.display()),
-            );
+            sqlite_api::log(ffi::SQLITE_AUTH, &Error::WriteRefused { db: l.db, why });
             return ffi::SQLITE_DENY;
         }
         ffi::SQLITE_OK
     }
 
-    /// Records that an ATTACH is being prepared on this connection.
-    pub fn note_attach(&self) {
-        self.attached.store(true, std::sync::atomic::Ordering::Relaxed);
+    /// Records that an ATTACH is being prepared on this connection, and
+    /// wraps any VFS registered since the last look, so ATTACH cannot name
+    /// one the guard has not seen.
+    pub fn note_attach(&self) -> Result<(), Error> {
+        self.attached.store(true, Ordering::Relaxed);
+        vfs::wrap_all(self.settings)
     }
 
     /// Whether a database ATTACHed to this connection is guarded (before
     /// 3.39, where attached names cannot be listed: whether any ATTACH ran).
     pub fn any_attached_guarded(&self) -> bool {
-        if sqlite_api::db_name_routine().is_none() {
-            return self.attached.load(std::sync::atomic::Ordering::Relaxed);
+        if api().db_name.is_none() {
+            return self.attached.load(Ordering::Relaxed);
         }
         self.schema_names()
             .iter()
@@ -322,7 +306,7 @@ impl ConnState {
     /// statements used so far stand in (the file-layer gate covers the rest).
     fn schema_names(&self) -> Vec<CString> {
         let mut names = vec![c"main".to_owned()];
-        let Some(db_name) = sqlite_api::db_name_routine() else {
+        let Some(db_name) = api().db_name else {
             names.extend(
                 self.seen_names
                     .lock()
@@ -346,7 +330,7 @@ impl ConnState {
 
     /// Remembers a schema name a statement used (for SQLite before 3.39).
     pub fn note_name(&self, schema: &CStr) {
-        if sqlite_api::version() >= 3_039_000 {
+        if api().db_name.is_some() {
             return;
         }
         let b = schema.to_bytes();
@@ -356,54 +340,6 @@ impl ConnState {
         let mut seen = self.seen_names.lock().unwrap_or_else(|e| e.into_inner());
         if !seen.iter().any(|n| n.as_c_str() == schema) && seen.len() < 125 {
             seen.push(schema.to_owned());
-        }
-    }
-
-    /// Puts the main database in WAL on the primary, waiting out other
-    /// connections doing the same (it never touches the application's busy
-    /// handler). On a replica nothing is written.
-    fn ensure_wal(&self) {
-        let Some(path) = self.schema_path(c"main") else {
-            return;
-        };
-        let Some(l) = self.mount_for(&path) else {
-            return;
-        };
-        // SAFETY: valid connection and schema name.
-        if unsafe { crate::sqlite!(db_readonly(self.db, c"main".as_ptr())) } != 0 {
-            return;
-        }
-        if !self.role_for(&l.mount, Some(&l.db)).may_write() {
-            return;
-        }
-        let start = Instant::now();
-        let mut pause = Duration::from_millis(1);
-        loop {
-            // SAFETY: valid connection; static SQL; no callback.
-            let rc = unsafe {
-                crate::sqlite!(exec(
-                    self.db,
-                    c"PRAGMA main.journal_mode=WAL".as_ptr(),
-                    None,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut()
-                ))
-            };
-            let busy = rc & 0xff == ffi::SQLITE_BUSY || rc & 0xff == ffi::SQLITE_LOCKED;
-            if rc == ffi::SQLITE_OK || !busy || start.elapsed() > WAL_SWITCH_PATIENCE {
-                if rc != ffi::SQLITE_OK {
-                    sqlite_api::log(
-                        rc,
-                        &format!(
-                            "litefs_guard: could not put {} in WAL mode (code {rc})",
-                            path.display()
-                        ),
-                    );
-                }
-                return;
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(20));
         }
     }
 }

@@ -1,7 +1,8 @@
-//! The extension entry point and the auto-extension hook that guards every
+//! The extension entry point and the auto-extension hook that sets up every
 //! connection opened after loading.
 
-use crate::{connection, settings, sqlite_api, vfs};
+use crate::error::{check, Error};
+use crate::{settings, setup, sqlite_api, vfs};
 use libsqlite3_sys as ffi;
 use std::ffi::{c_char, c_int};
 use std::sync::Once;
@@ -20,62 +21,52 @@ pub unsafe extern "C" fn sqlite3_litefsguard_init(
 ) -> c_int {
     // SAFETY: forwarded caller contract.
     let r = std::panic::catch_unwind(|| unsafe { load(db, api) });
-    let msg = match r {
+    match r.unwrap_or(Err(Error::Internal)) {
         // Stay loaded for good: the VFS and the auto-extension point into this library.
-        Ok(Ok(())) => return ffi::SQLITE_OK_LOAD_PERMANENTLY,
-        Ok(Err(msg)) => msg,
-        Err(_) => "litefs_guard: internal error while loading (a bug: please report it)".to_string(),
-    };
-    if !err.is_null() && !sqlite_api::routines().is_null() {
+        Ok(()) => ffi::SQLITE_OK_LOAD_PERMANENTLY,
+        Err(e) => fail(err, &e),
+    }
+}
+
+/// Hands `e` to SQLite through its error-message out-pointer.
+fn fail(err: *mut *mut c_char, e: &Error) -> c_int {
+    if let (false, Some(api)) = (err.is_null(), sqlite_api::installed()) {
         // SAFETY: SQLite frees *err with sqlite3_free.
-        unsafe { *err = sqlite_api::sqlite_string(&msg) };
+        unsafe { *err = api.string(&e.message()) };
     }
     ffi::SQLITE_ERROR
 }
 
 /// # Safety
 /// See `sqlite3_litefsguard_init`.
-unsafe fn load(db: *mut ffi::sqlite3, api: *mut ffi::sqlite3_api_routines) -> Result<(), String> {
-    // SAFETY: `api` is SQLite's routine table.
-    unsafe { sqlite_api::install(api) }.map_err(|e| format!("litefs_guard: {e}"))?;
+unsafe fn load(db: *mut ffi::sqlite3, table: *mut ffi::sqlite3_api_routines) -> Result<(), Error> {
+    // SAFETY: `table` is SQLite's routine table.
+    let api = unsafe { sqlite_api::install(table) }?;
     // Settings first: a bad setting must fail loading before anything is registered.
-    settings::global().map_err(|e| format!("litefs_guard: {e}"))?;
-    vfs::register().map_err(|e| format!("litefs_guard: {e}"))?;
-    register_auto_extension()?;
-    connection::setup(db)
+    let settings = settings::global()?;
+    vfs::register(settings)?;
+    register_auto_extension(api)?;
+    setup::connection(db, settings)
 }
 
 static AUTO: Once = Once::new();
 
-fn register_auto_extension() -> Result<(), String> {
+type EntryPoint =
+    unsafe extern "C" fn(*mut ffi::sqlite3, *mut *mut c_char, *const ffi::sqlite3_api_routines) -> c_int;
+
+fn register_auto_extension(api: &sqlite_api::Api) -> Result<(), Error> {
     let mut rc = ffi::SQLITE_OK;
     AUTO.call_once(|| {
         // SAFETY: SQLite calls auto-extensions as (db, errmsg, api) -> int;
         // the declared type is a bare `void(*)(void)`, hence the transmute of
         // a function that really has the entry-point signature.
         rc = unsafe {
-            let f: unsafe extern "C" fn(
-                *mut ffi::sqlite3,
-                *mut *mut c_char,
-                *const ffi::sqlite3_api_routines,
-            ) -> c_int = on_open;
-            crate::sqlite!(auto_extension(Some(std::mem::transmute::<
-                unsafe extern "C" fn(
-                    *mut ffi::sqlite3,
-                    *mut *mut c_char,
-                    *const ffi::sqlite3_api_routines,
-                ) -> c_int,
-                unsafe extern "C" fn(),
-            >(f))))
+            (api.auto_extension)(Some(std::mem::transmute::<EntryPoint, unsafe extern "C" fn()>(
+                on_open,
+            )))
         };
     });
-    if rc == ffi::SQLITE_OK {
-        Ok(())
-    } else {
-        Err(format!(
-            "litefs_guard: registering the auto-extension failed (code {rc})"
-        ))
-    }
+    check(rc, "registering the auto-extension")
 }
 
 /// Runs inside every later `sqlite3_open*`, after the main database file is open.
@@ -84,15 +75,9 @@ unsafe extern "C" fn on_open(
     err: *mut *mut c_char,
     _api: *const ffi::sqlite3_api_routines,
 ) -> c_int {
-    match std::panic::catch_unwind(|| connection::setup(db)) {
-        Ok(Ok(())) => ffi::SQLITE_OK,
-        Ok(Err(msg)) => {
-            if !err.is_null() {
-                // SAFETY: SQLite frees *err with sqlite3_free.
-                unsafe { *err = sqlite_api::sqlite_string(&msg) };
-            }
-            ffi::SQLITE_ERROR
-        }
-        Err(_) => ffi::SQLITE_ERROR,
+    let r = std::panic::catch_unwind(|| setup::connection(db, settings::global()?));
+    match r.unwrap_or(Err(Error::Internal)) {
+        Ok(()) => ffi::SQLITE_OK,
+        Err(e) => fail(err, &e),
     }
 }

@@ -1,36 +1,62 @@
-//! Errors of the guard, with messages that name the value and what to do.
+//! The guard's one error type, with messages that name the value and what to
+//! do, and its one conversion to what SQLite shows: a result code and a
+//! message that starts with `litefs_guard:` ([`Error::message`], used at
+//! every FFI boundary). SQL function errors are the exception: they start
+//! with the function's name (`litefs_config(): …`), which already says
+//! where they come from, and are shown as they are.
 
+use crate::role::RefusalReason;
+use libsqlite3_sys as ffi;
+use std::ffi::c_int;
 use std::path::PathBuf;
 
-/// A setting read from the environment (or litefs.yml) is unusable.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum SettingsError {
+/// Put before every message the guard hands to SQLite or its log.
+pub const PREFIX: &str = "litefs_guard: ";
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum Error {
+    // Loading and setting up a connection.
+    /// A setting read from the environment is unusable.
     #[error("{var}={value:?} is not valid: {reason}")]
     Invalid {
         var: &'static str,
         value: String,
         reason: String,
     },
+    /// litefs.yml cannot give the guard what it needs.
     #[error("{0}")]
     Config(String),
-}
+    /// The loading SQLite cannot host the guard.
+    #[error("{0}")]
+    Load(String),
+    /// A SQLite call failed; see [`check`].
+    #[error("{what} failed (code {rc})")]
+    Sqlite { what: String, rc: c_int },
+    /// A panic was caught at the FFI boundary.
+    #[error("internal error (a bug: please report it)")]
+    Internal,
 
-/// Why the guard will not let this node write.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-pub enum RefusalReason {
-    #[error("this node is a replica; the primary is {0}")]
-    Replica(String),
-    #[error("this node is a replica and no primary is known (LiteFS has lost its primary)")]
-    ReplicaNoPrimary,
-    #[error("this node is not the primary (the database file {0} has no write permission, as LiteFS shows it on replicas)")]
-    ReadOnlyFile(PathBuf),
-    #[error("LiteFS is not running: {0}")]
-    NotRunning(String),
-}
+    // Refusals: SQLite sees the code, its log this message.
+    #[error("write to {} refused: {why}", db.display())]
+    WriteRefused { db: PathBuf, why: RefusalReason },
+    #[error("{}-journal is a hot journal; this node may not write, so it is left for the primary", db.display())]
+    HotJournal { db: PathBuf },
+    #[error("{} unusable: LiteFS is not running: {why}", db.display())]
+    MountGone { db: PathBuf, why: String },
+    #[error(
+        "locking_mode=EXCLUSIVE refused: with it SQLite stops taking the locks where the guard \
+         checks this node may write"
+    )]
+    ExclusiveLocking,
+    #[error(
+        "journal_mode={0} refused: databases on LiteFS stay in WAL (leaving WAL on a live cluster \
+         crashed replicas); set LITEFS_GUARD_WAL=0 only for a cluster that never used WAL"
+    )]
+    LeavingWal(String),
+    #[error("could not put {} in WAL mode (code {rc})", db.display())]
+    WalSwitch { db: PathBuf, rc: c_int },
 
-/// Errors the SQL functions raise.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum FunctionError {
+    // SQL function errors (shown without the prefix).
     #[error("{name}() takes {expected}, got {got} argument(s)")]
     Arity {
         name: &'static str,
@@ -43,4 +69,66 @@ pub enum FunctionError {
     NotRunning(String),
     #[error("no LiteFS mount for this connection: its main database is not a file and LITEFS_GUARD_DIR is not set; open a database in the LiteFS mount or set LITEFS_GUARD_DIR")]
     NoMount,
+}
+
+/// Until the settings module names its errors `Error` too.
+pub type SettingsError = Error;
+
+impl Error {
+    /// The result code SQLite reports for this error.
+    pub fn code(&self) -> c_int {
+        match self {
+            Error::Sqlite { rc, .. } | Error::WalSwitch { rc, .. } => *rc,
+            Error::WriteRefused { .. } => ffi::SQLITE_READONLY,
+            Error::HotJournal { .. } => ffi::SQLITE_READONLY_ROLLBACK,
+            Error::MountGone { .. } => ffi::SQLITE_CANTOPEN,
+            _ => ffi::SQLITE_ERROR,
+        }
+    }
+
+    /// The message SQLite shows: the one place the prefix is added.
+    pub fn message(&self) -> String {
+        format!("{PREFIX}{self}")
+    }
+}
+
+/// Ok for SQLITE_OK, else the error naming what failed.
+pub fn check(rc: c_int, what: &str) -> Result<(), Error> {
+    if rc == ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(Error::Sqlite {
+            what: what.to_string(),
+            rc,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_carry_the_prefix_once_and_codes_follow_the_kind() {
+        let e = check(ffi::SQLITE_MISUSE, "installing the authorizer").unwrap_err();
+        assert_eq!(
+            e.message(),
+            "litefs_guard: installing the authorizer failed (code 21)"
+        );
+        assert_eq!(e.code(), ffi::SQLITE_MISUSE);
+        assert_eq!(check(ffi::SQLITE_OK, "x"), Ok(()));
+        let r = Error::WriteRefused {
+            db: "/litefs/app.db".into(),
+            why: RefusalReason::Replica("node-a".into()),
+        };
+        assert_eq!(r.code(), ffi::SQLITE_READONLY);
+        assert_eq!(
+            r.message(),
+            "litefs_guard: write to /litefs/app.db refused: this node is a replica; the primary is node-a"
+        );
+        assert_eq!(
+            Error::HotJournal { db: "/l/a.db".into() }.code(),
+            ffi::SQLITE_READONLY_ROLLBACK
+        );
+    }
 }

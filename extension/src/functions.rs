@@ -4,14 +4,15 @@
 //! a path, and none can change what the guard does.
 
 use crate::connection::ConnState;
-use crate::error::FunctionError;
+use crate::error::{check, Error};
 use crate::role::{self, Role};
+use crate::sqlite_api::api;
 use libsqlite3_sys as ffi;
 use std::ffi::{c_int, c_void, CStr, CString};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-type Body = fn(&ConnState, &[Arg]) -> Result<Value, FunctionError>;
+type Body = fn(&ConnState, &[Arg]) -> Result<Value, Error>;
 
 /// An argument, as far as these functions care.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +40,7 @@ const FUNCTIONS: &[(&CStr, &str, Body)] = &[
 
 /// Registers the functions; each holds the connection state, which is freed
 /// when SQLite drops the last of them (at close).
-pub fn register(db: *mut ffi::sqlite3, state: Arc<ConnState>) -> Result<(), String> {
+pub fn register(db: *mut ffi::sqlite3, state: Arc<ConnState>) -> Result<(), Error> {
     for (i, (cname, _, _)) in FUNCTIONS.iter().enumerate() {
         let data = Box::into_raw(Box::new(Entry {
             index: i,
@@ -48,7 +49,7 @@ pub fn register(db: *mut ffi::sqlite3, state: Arc<ConnState>) -> Result<(), Stri
         // SAFETY: valid connection; `data` is freed by `destroy` (SQLite calls
         // it on failure too).
         let rc = unsafe {
-            crate::sqlite!(create_function_v2(
+            (api().create_function_v2)(
                 db,
                 cname.as_ptr(),
                 -1,
@@ -57,15 +58,10 @@ pub fn register(db: *mut ffi::sqlite3, state: Arc<ConnState>) -> Result<(), Stri
                 Some(call),
                 None,
                 None,
-                Some(destroy)
-            ))
+                Some(destroy),
+            )
         };
-        if rc != ffi::SQLITE_OK {
-            return Err(format!(
-                "litefs_guard: registering {} failed (code {rc})",
-                cname.to_string_lossy()
-            ));
-        }
+        check(rc, &format!("registering {}", cname.to_string_lossy()))?;
     }
     Ok(())
 }
@@ -83,7 +79,7 @@ unsafe extern "C" fn destroy(p: *mut c_void) {
 unsafe extern "C" fn call(ctx: *mut ffi::sqlite3_context, argc: c_int, argv: *mut *mut ffi::sqlite3_value) {
     let r = std::panic::catch_unwind(|| {
         // SAFETY: user data is the Entry registered with this function.
-        let entry = unsafe { &*(crate::sqlite!(user_data(ctx)) as *const Entry) };
+        let entry = unsafe { &*((api().user_data)(ctx) as *const Entry) };
         let (_, _, body) = FUNCTIONS[entry.index];
         let args: Vec<Arg> = (0..argc.max(0) as usize)
             // SAFETY: argv has argc valid values.
@@ -93,18 +89,19 @@ unsafe extern "C" fn call(ctx: *mut ffi::sqlite3_context, argc: c_int, argv: *mu
     });
     match r {
         Ok(Ok(v)) => result(ctx, v),
+        // Function errors start with the function's name (see `error`).
         Ok(Err(e)) => error(ctx, &e.to_string()),
-        Err(_) => error(ctx, "litefs_guard: internal error (a bug: please report it)"),
+        Err(_) => error(ctx, &Error::Internal.message()),
     }
 }
 
 unsafe fn read_arg(v: *mut ffi::sqlite3_value) -> Arg {
     // SAFETY: `v` is a valid sqlite3_value for the duration of the call.
     unsafe {
-        match crate::sqlite!(value_type(v)) {
+        match (api().value_type)(v) {
             ffi::SQLITE_NULL => Arg::Null,
             ffi::SQLITE_TEXT => {
-                let p = crate::sqlite!(value_text(v));
+                let p = (api().value_text)(v);
                 Arg::Text(if p.is_null() {
                     String::new()
                 } else {
@@ -122,11 +119,11 @@ fn result(ctx: *mut ffi::sqlite3_context, v: Value) {
     // SAFETY: valid context; text is copied by SQLite (SQLITE_TRANSIENT).
     unsafe {
         match v {
-            Value::Null => crate::sqlite!(result_null(ctx)),
-            Value::Int(i) => crate::sqlite!(result_int(ctx, i as c_int)),
+            Value::Null => (api().result_null)(ctx),
+            Value::Int(i) => (api().result_int)(ctx, i as c_int),
             Value::Text(t) => {
                 let c = CString::new(t.replace('\0', "")).unwrap_or_default();
-                crate::sqlite!(result_text(ctx, c.as_ptr(), -1, ffi::SQLITE_TRANSIENT()))
+                (api().result_text)(ctx, c.as_ptr(), -1, ffi::SQLITE_TRANSIENT())
             }
         }
     }
@@ -135,7 +132,7 @@ fn result(ctx: *mut ffi::sqlite3_context, v: Value) {
 fn error(ctx: *mut ffi::sqlite3_context, msg: &str) {
     let c = CString::new(msg.replace('\0', "")).unwrap_or_default();
     // SAFETY: valid context; SQLite copies the message.
-    unsafe { crate::sqlite!(result_error(ctx, c.as_ptr(), -1)) }
+    unsafe { (api().result_error)(ctx, c.as_ptr(), -1) }
 }
 
 fn lossy(p: &std::path::Path) -> String {
@@ -151,11 +148,11 @@ fn shown(t: &str) -> String {
     }
 }
 
-fn no_args(name: &'static str, args: &[Arg]) -> Result<(), FunctionError> {
+fn no_args(name: &'static str, args: &[Arg]) -> Result<(), Error> {
     if args.is_empty() {
         Ok(())
     } else {
-        Err(FunctionError::Arity {
+        Err(Error::Arity {
             name,
             expected: "no arguments",
             got: args.len() as i32,
@@ -164,7 +161,7 @@ fn no_args(name: &'static str, args: &[Arg]) -> Result<(), FunctionError> {
 }
 
 /// The mount and main database this connection's questions are about.
-fn target(state: &ConnState) -> Result<(PathBuf, Option<PathBuf>), FunctionError> {
+fn target(state: &ConnState) -> Result<(PathBuf, Option<PathBuf>), Error> {
     if let Some(p) = state.schema_path(c"main") {
         if let Some(l) = state.mount_for(&p) {
             return Ok((l.mount, Some(l.db)));
@@ -172,24 +169,24 @@ fn target(state: &ConnState) -> Result<(PathBuf, Option<PathBuf>), FunctionError
     }
     match &state.settings().mount_dir {
         Some(m) => Ok((m.clone(), None)),
-        None => Err(FunctionError::NoMount),
+        None => Err(Error::NoMount),
     }
 }
 
-fn running_role(state: &ConnState) -> Result<Role, FunctionError> {
+fn running_role(state: &ConnState) -> Result<Role, Error> {
     let (mount, db) = target(state)?;
     match state.role_for(&mount, db.as_deref()) {
-        Role::NotRunning(why) => Err(FunctionError::NotRunning(why)),
+        Role::NotRunning(why) => Err(Error::NotRunning(why)),
         r => Ok(r),
     }
 }
 
-fn is_primary(state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
+fn is_primary(state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
     no_args("litefs_is_primary", args)?;
     Ok(Value::Int(running_role(state)?.is_primary() as i64))
 }
 
-fn primary(state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
+fn primary(state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
     no_args("litefs_primary", args)?;
     Ok(match running_role(state)?.primary_host() {
         Some(h) => Value::Text(h.to_string()),
@@ -197,25 +194,25 @@ fn primary(state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
     })
 }
 
-fn config(state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
+fn config(state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
     let format = match args {
         [] | [Arg::Null] => "json",
         [Arg::Text(t)] if t.eq_ignore_ascii_case("json") => "json",
         [Arg::Text(t)] if t.eq_ignore_ascii_case("yaml") => "yaml",
         [Arg::Text(t)] => {
-            return Err(FunctionError::BadArgument {
+            return Err(Error::BadArgument {
                 name: "litefs_config",
                 message: format!("unknown format {}; use 'json' (the default) or 'yaml'", shown(t)),
             })
         }
         [Arg::Other(kind)] => {
-            return Err(FunctionError::BadArgument {
+            return Err(Error::BadArgument {
                 name: "litefs_config",
                 message: format!("the format must be text ('json' or 'yaml'), got {kind}"),
             })
         }
         _ => {
-            return Err(FunctionError::Arity {
+            return Err(Error::Arity {
                 name: "litefs_config",
                 expected: "at most one argument",
                 got: args.len() as i32,
@@ -227,7 +224,7 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
         return match &s.config {
             // Secrets (Consul token, backup auth token) are blanked: any SQL client can ask.
             Some(c) => Ok(Value::Text(c.config.redacted().to_yaml())),
-            None => Err(FunctionError::BadArgument {
+            None => Err(Error::BadArgument {
                 name: "litefs_config",
                 message: "no litefs.yml was found (set LITEFS_GUARD_CONFIG, or put litefs.yml in ./, $HOME or /etc)".into(),
             }),
@@ -264,7 +261,7 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
     Ok(Value::Text(j.to_string()))
 }
 
-fn stats(_state: &ConnState, args: &[Arg]) -> Result<Value, FunctionError> {
+fn stats(_state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
     no_args("litefs_guard_stats", args)?;
     Ok(Value::Text(
         serde_json::json!({ "primary_lookups": role::marker_lookups() }).to_string(),

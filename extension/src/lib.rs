@@ -6,7 +6,8 @@
 //! - [`authorizer`]: prepare-time veto of writes, from SQLite's own parser;
 //! - [`vfs`]: execution-time write gate, IMMEDIATE for plain BEGIN, the WAL rule;
 //! - [`functions`]: `litefs_is_primary()`, `litefs_primary()`, `litefs_config()`;
-//! - [`connection`]: sets up each connection; [`entry`]: the entry point;
+//! - [`setup`]: sets up each connection; [`connection`]: what the guard
+//!   knows about one; [`entry`]: the entry point; [`error`]: the one error type;
 //! - [`sqlite_api`]: the loading SQLite's API table (no SQLite is linked in).
 
 mod sqlite_api;
@@ -22,6 +23,7 @@ mod halt_lock;
 mod location;
 mod role;
 mod settings;
+mod setup;
 mod vfs;
 mod wal_rule;
 

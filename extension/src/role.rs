@@ -1,9 +1,10 @@
 //! Role detection: the one place that decides whether this node may write.
 //!
 //! Used alike by the authorizer (prepare time), the VFS write gate (lock
-//! time) and the SQL functions. Every call looks afresh: nothing is cached.
+//! time) and the SQL functions. [`detect`] looks afresh on every call and
+//! caches nothing; where a caller may reuse a fresh answer, and for how
+//! long, is decided in one place: `vfs/verdict.rs`.
 
-use crate::error::RefusalReason;
 use crate::halt_lock;
 use crate::settings::Marker;
 use std::ffi::{CStr, CString};
@@ -17,6 +18,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
 /// `.primary` holds a hostname; anything longer is not LiteFS's file.
 const MAX_PRIMARY_LEN: usize = 4096;
+
+/// Why the guard will not let this node write.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum RefusalReason {
+    #[error("this node is a replica; the primary is {0}")]
+    Replica(String),
+    #[error("this node is a replica and no primary is known (LiteFS has lost its primary)")]
+    ReplicaNoPrimary,
+    #[error("this node is not the primary (the database file {0} has no write permission, as LiteFS shows it on replicas)")]
+    ReadOnlyFile(PathBuf),
+    #[error("LiteFS is not running: {0}")]
+    NotRunning(String),
+}
 
 /// What one look at the mount found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -98,11 +98,6 @@ pub fn global() -> Result<&'static Settings, SettingsError> {
     Ok(SETTINGS.get_or_init(|| s))
 }
 
-/// The settings if they were read already (never reads the environment).
-pub fn loaded() -> Option<&'static Settings> {
-    SETTINGS.get()
-}
-
 /// Everything settings are read from. [`global`] passes the process's own;
 /// tests pass theirs, so they never see the real environment, `$HOME`,
 /// `/etc` or the working directory.

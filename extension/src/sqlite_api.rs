@@ -1,169 +1,191 @@
 //! The SQLite C API, reached through the routine table of whichever SQLite
 //! loaded us. Nothing here links against a SQLite library: every call goes
-//! through the pointer SQLite hands to the extension entry point.
+//! through a pointer SQLite handed to the extension entry point.
 //!
 //! libsqlite3-sys's own `rusqlite_extension_init2` refuses any runtime older
 //! than the headers it was generated from (3.45.3), which would rule out
-//! Debian 12's 3.40. We keep our own pointer instead and check, once, that
-//! every routine we call is present.
+//! Debian 12's 3.40. So the table is read once, at load, into [`Api`]: one
+//! typed function pointer per routine the guard calls. A routine every
+//! supported version has is a plain field (missing: loading fails); one that
+//! only newer versions have is an `Option`, read only when
+//! `sqlite3_libversion_number()` says the table is long enough — an older
+//! table ends before that slot, and reading past it is out of bounds.
 
+use crate::error::Error;
 use libsqlite3_sys as ffi;
-use std::ffi::c_int;
-use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
+use std::ffi::{c_char, c_int, c_uchar, c_void};
+use std::sync::OnceLock;
 
 /// Oldest SQLite we accept: SQLITE_DIRECTONLY arrived in 3.31.0.
 pub const MIN_VERSION: c_int = 3_031_000;
+/// `sqlite3_db_name` arrived in 3.39.0.
+const DB_NAME_VERSION: c_int = 3_039_000;
 
-static ROUTINES: AtomicPtr<ffi::sqlite3_api_routines> = AtomicPtr::new(std::ptr::null_mut());
-static VERSION: AtomicI32 = AtomicI32::new(0);
+type Db = *mut ffi::sqlite3;
+type Ctx = *mut ffi::sqlite3_context;
+type Value = *mut ffi::sqlite3_value;
+type ScalarFn = unsafe extern "C" fn(Ctx, c_int, *mut Value);
+type FinalFn = unsafe extern "C" fn(Ctx);
+type DestroyFn = unsafe extern "C" fn(*mut c_void);
+/// sqlite3_set_authorizer's callback.
+pub type AuthorizerFn = unsafe extern "C" fn(
+    *mut c_void,
+    c_int,
+    *const c_char,
+    *const c_char,
+    *const c_char,
+    *const c_char,
+) -> c_int;
 
-/// `sqlite3_libversion_number()` of the loading SQLite (0 before `install`).
-pub fn version() -> c_int {
-    VERSION.load(Ordering::Acquire)
+/// The routines the guard calls, exactly those.
+pub struct Api {
+    pub auto_extension: unsafe extern "C" fn(Option<unsafe extern "C" fn()>) -> c_int,
+    #[allow(clippy::type_complexity)]
+    pub create_function_v2: unsafe extern "C" fn(
+        Db,
+        *const c_char,
+        c_int,
+        c_int,
+        *mut c_void,
+        Option<ScalarFn>,
+        Option<ScalarFn>,
+        Option<FinalFn>,
+        Option<DestroyFn>,
+    ) -> c_int,
+    pub db_filename: unsafe extern "C" fn(Db, *const c_char) -> *const c_char,
+    pub db_readonly: unsafe extern "C" fn(Db, *const c_char) -> c_int,
+    pub exec: unsafe extern "C" fn(
+        Db,
+        *const c_char,
+        ffi::sqlite3_callback,
+        *mut c_void,
+        *mut *mut c_char,
+    ) -> c_int,
+    pub file_control: unsafe extern "C" fn(Db, *const c_char, c_int, *mut c_void) -> c_int,
+    pub get_autocommit: unsafe extern "C" fn(Db) -> c_int,
+    pub log: unsafe extern "C" fn(c_int, *const c_char, ...),
+    pub malloc: unsafe extern "C" fn(c_int) -> *mut c_void,
+    pub result_error: unsafe extern "C" fn(Ctx, *const c_char, c_int),
+    pub result_int: unsafe extern "C" fn(Ctx, c_int),
+    pub result_null: unsafe extern "C" fn(Ctx),
+    pub result_text: unsafe extern "C" fn(Ctx, *const c_char, c_int, Option<DestroyFn>),
+    pub set_authorizer: unsafe extern "C" fn(Db, Option<AuthorizerFn>, *mut c_void) -> c_int,
+    pub user_data: unsafe extern "C" fn(Ctx) -> *mut c_void,
+    pub value_text: unsafe extern "C" fn(Value) -> *const c_uchar,
+    pub value_type: unsafe extern "C" fn(Value) -> c_int,
+    pub vfs_find: unsafe extern "C" fn(*const c_char) -> *mut ffi::sqlite3_vfs,
+    pub vfs_register: unsafe extern "C" fn(*mut ffi::sqlite3_vfs, c_int) -> c_int,
+    /// 3.39.0 and later: lists a connection's schema names.
+    pub db_name: Option<unsafe extern "C" fn(Db, c_int) -> *const c_char>,
 }
 
-/// `sqlite3_db_name`, which only 3.39.0 and later have: older routine tables
-/// end before its slot, so it is never read there.
-pub fn db_name_routine() -> Option<unsafe extern "C" fn(*mut ffi::sqlite3, c_int) -> *const std::ffi::c_char>
-{
-    if version() < 3_039_000 {
-        return None;
-    }
-    let table = routines();
-    // SAFETY: the table is SQLite's and, from 3.39 on, has this slot.
-    unsafe { std::ptr::addr_of!((*table).db_name).read() }
-}
+/// The table the API was read from, and the API.
+static API: OnceLock<(usize, Api)> = OnceLock::new();
 
-/// The routine table; null before [`install`].
-pub fn routines() -> *mut ffi::sqlite3_api_routines {
-    ROUTINES.load(Ordering::Acquire)
-}
-
-/// Calls one routine of the loading SQLite: `sqlite!(get_autocommit(db))`.
+/// The loading SQLite's API.
 ///
-/// Reads only the named field, so a table shorter than libsqlite3-sys's
-/// struct (an older SQLite) is never read past its end.
-#[macro_export]
-macro_rules! sqlite {
-    ($f:ident ( $($arg:expr),* $(,)? )) => {{
-        let table = $crate::sqlite_api::routines();
-        // SAFETY: `install` stored a non-null table from SQLite and verified
-        // this field is present; reading one field stays inside the table.
-        #[allow(unused_unsafe)]
-        let f = unsafe { ::core::ptr::addr_of!((*table).$f).read() };
-        match f {
-            Some(f) => f($($arg),*),
-            None => panic!(concat!("SQLite routine ", stringify!($f), " is missing")),
-        }
-    }};
+/// # Panics
+/// Before [`install`]. Every caller runs inside a callback SQLite makes after
+/// loading (and inside a panic boundary), so this cannot happen.
+pub fn api() -> &'static Api {
+    &API.get()
+        .expect("the SQLite API is read at load, before any callback")
+        .1
 }
 
-/// Names of the routines `install` requires (a missing one fails loading).
-const REQUIRED: &[&str] = &[
-    "auto_extension",
-    "busy_timeout",
-    "context_db_handle",
-    "create_function_v2",
-    "db_filename",
-    "db_readonly",
-    "errmsg",
-    "exec",
-    "extended_errcode",
-    "file_control",
-    "free",
-    "get_autocommit",
-    "libversion_number",
-    "log",
-    "malloc",
-    "result_error",
-    "result_error_code",
-    "result_int",
-    "result_null",
-    "result_text",
-    "set_authorizer",
-    "user_data",
-    "value_text",
-    "value_type",
-    "vfs_find",
-    "vfs_register",
-];
+/// `api()` when the API was read already (for error paths of loading).
+pub fn installed() -> Option<&'static Api> {
+    API.get().map(|(_, a)| a)
+}
 
-/// Stores the routine table handed to the entry point.
+/// Reads the routine table handed to the entry point, once per process.
 ///
 /// # Safety
 /// `table` must be the `sqlite3_api_routines` pointer SQLite passed to an
 /// extension entry point (valid for the life of the process).
-pub unsafe fn install(table: *mut ffi::sqlite3_api_routines) -> Result<c_int, String> {
+pub unsafe fn install(table: *mut ffi::sqlite3_api_routines) -> Result<&'static Api, Error> {
     if table.is_null() {
-        return Err("SQLite passed no API routine table; load litefs_guard as an extension".into());
-    }
-    let current = ROUTINES.load(Ordering::Acquire);
-    if !current.is_null() && current != table {
-        // A second SQLite library in the same process would share our
-        // globals (VFS, settings); refuse rather than mix them.
-        return Err(
-            "litefs_guard is already loaded by another SQLite library in this process; \
-             load it from one SQLite only"
-                .into(),
-        );
-    }
-    // SAFETY: `table` is SQLite's routine table (caller contract); the
-    // version field has existed since the table was introduced.
-    let version = match unsafe { (*table).libversion_number } {
-        Some(f) => unsafe { f() },
-        None => return Err("SQLite routine table has no libversion_number".into()),
-    };
-    if version < MIN_VERSION {
-        return Err(format!(
-            "SQLite {} is too old for litefs_guard; version 3.31.0 or newer is needed",
-            version_string(version)
+        return Err(Error::Load(
+            "SQLite passed no API routine table; load litefs_guard as an extension".into(),
         ));
     }
-    ROUTINES.store(table, Ordering::Release);
-    VERSION.store(version, Ordering::Release);
-    for name in REQUIRED {
-        if !present(name) {
-            return Err(format!("SQLite routine {name} is missing from this SQLite build"));
+    if let Some((first, api)) = API.get() {
+        if *first != table as usize {
+            // A second SQLite library in the same process would share our
+            // globals (VFS, settings); refuse rather than mix them.
+            return Err(Error::Load(
+                "litefs_guard is already loaded by another SQLite library in this process; \
+                 load it from one SQLite only"
+                    .into(),
+            ));
         }
+        return Ok(api);
     }
-    Ok(version)
+    // SAFETY: caller contract: SQLite's table, valid for the process.
+    let api = unsafe { read(table) }?;
+    Ok(&API.get_or_init(|| (table as usize, api)).1)
 }
 
-/// Whether a required routine is present in the installed table.
-fn present(name: &str) -> bool {
-    let t = routines();
-    // SAFETY: each arm reads a single field of the installed table.
-    unsafe {
-        match name {
-            "auto_extension" => (*t).auto_extension.is_some(),
-            "busy_timeout" => (*t).busy_timeout.is_some(),
-            "context_db_handle" => (*t).context_db_handle.is_some(),
-            "create_function_v2" => (*t).create_function_v2.is_some(),
-            "db_filename" => (*t).db_filename.is_some(),
-            "db_readonly" => (*t).db_readonly.is_some(),
-            "errmsg" => (*t).errmsg.is_some(),
-            "exec" => (*t).exec.is_some(),
-            "extended_errcode" => (*t).extended_errcode.is_some(),
-            "file_control" => (*t).file_control.is_some(),
-            "free" => (*t).free.is_some(),
-            "get_autocommit" => (*t).get_autocommit.is_some(),
-            "libversion_number" => (*t).libversion_number.is_some(),
-            "log" => (*t).log.is_some(),
-            "malloc" => (*t).malloc.is_some(),
-            "result_error" => (*t).result_error.is_some(),
-            "result_error_code" => (*t).result_error_code.is_some(),
-            "result_int" => (*t).result_int.is_some(),
-            "result_null" => (*t).result_null.is_some(),
-            "result_text" => (*t).result_text.is_some(),
-            "set_authorizer" => (*t).set_authorizer.is_some(),
-            "user_data" => (*t).user_data.is_some(),
-            "value_text" => (*t).value_text.is_some(),
-            "value_type" => (*t).value_type.is_some(),
-            "vfs_find" => (*t).vfs_find.is_some(),
-            "vfs_register" => (*t).vfs_register.is_some(),
-            _ => false,
-        }
+/// One required routine, or the error naming it.
+macro_rules! required {
+    ($t:expr, $name:ident) => {{
+        // SAFETY: every supported version's table has this slot (checked
+        // against MIN_VERSION first); reading one field stays inside it.
+        let f = unsafe { std::ptr::addr_of!((*$t).$name).read() };
+        f.ok_or_else(|| {
+            Error::Load(format!(
+                "SQLite routine {} is missing from this SQLite build",
+                stringify!($name)
+            ))
+        })?
+    }};
+}
+
+/// # Safety
+/// As [`install`].
+unsafe fn read(t: *mut ffi::sqlite3_api_routines) -> Result<Api, Error> {
+    // SAFETY: the version slot has existed since the table was introduced.
+    let Some(libversion) = (unsafe { (*t).libversion_number }) else {
+        return Err(Error::Load(
+            "SQLite routine table has no libversion_number".into(),
+        ));
+    };
+    // SAFETY: SQLite's own routine.
+    let version = unsafe { libversion() };
+    if version < MIN_VERSION {
+        return Err(Error::Load(format!(
+            "SQLite {} is too old for litefs_guard; version 3.31.0 or newer is needed",
+            version_string(version)
+        )));
     }
+    let db_name = if version >= DB_NAME_VERSION {
+        // SAFETY: from 3.39.0 on the table has this slot.
+        unsafe { std::ptr::addr_of!((*t).db_name).read() }
+    } else {
+        None
+    };
+    Ok(Api {
+        auto_extension: required!(t, auto_extension),
+        create_function_v2: required!(t, create_function_v2),
+        db_filename: required!(t, db_filename),
+        db_readonly: required!(t, db_readonly),
+        exec: required!(t, exec),
+        file_control: required!(t, file_control),
+        get_autocommit: required!(t, get_autocommit),
+        log: required!(t, log),
+        malloc: required!(t, malloc),
+        result_error: required!(t, result_error),
+        result_int: required!(t, result_int),
+        result_null: required!(t, result_null),
+        result_text: required!(t, result_text),
+        set_authorizer: required!(t, set_authorizer),
+        user_data: required!(t, user_data),
+        value_text: required!(t, value_text),
+        value_type: required!(t, value_type),
+        vfs_find: required!(t, vfs_find),
+        vfs_register: required!(t, vfs_register),
+        db_name,
+    })
 }
 
 /// `3040001` → `3.40.1`.
@@ -171,37 +193,40 @@ pub fn version_string(v: c_int) -> String {
     format!("{}.{}.{}", v / 1_000_000, (v / 1000) % 1000, v % 1000)
 }
 
-/// Copies `msg` into memory from sqlite3_malloc, as SQLite expects for
-/// error-message out-parameters it will sqlite3_free.
-pub fn sqlite_string(msg: &str) -> *mut std::ffi::c_char {
-    let bytes = msg.as_bytes();
-    let len = bytes.len() + 1;
-    let Ok(len_c) = c_int::try_from(len) else {
-        return std::ptr::null_mut();
-    };
-    // SAFETY: allocation through SQLite's allocator; null is handled.
-    let p = unsafe { sqlite!(malloc(len_c)) } as *mut u8;
-    if p.is_null() {
-        return std::ptr::null_mut();
+impl Api {
+    /// Copies `msg` into memory from sqlite3_malloc, as SQLite expects for
+    /// error-message out-parameters it will sqlite3_free. Null when out of memory.
+    pub fn string(&self, msg: &str) -> *mut c_char {
+        let bytes = msg.as_bytes();
+        let len = bytes.len() + 1;
+        let Ok(len_c) = c_int::try_from(len) else {
+            return std::ptr::null_mut();
+        };
+        // SAFETY: allocation through SQLite's allocator; null is handled.
+        let p = unsafe { (self.malloc)(len_c) } as *mut u8;
+        if p.is_null() {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: `p` holds `len` bytes; an interior NUL just shortens the string.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+            *p.add(bytes.len()) = 0;
+        }
+        p as *mut c_char
     }
-    // SAFETY: `p` holds `len` bytes; the message never contains a NUL we
-    // rely on (interior NULs just shorten the C string).
-    unsafe {
-        std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
-        *p.add(bytes.len()) = 0;
-    }
-    p as *mut std::ffi::c_char
 }
 
 /// Writes `msg` to SQLite's error log (sqlite3_log), where hosts that set
-/// SQLITE_CONFIG_LOG see why a write was refused.
-pub fn log(code: c_int, msg: &str) {
-    if routines().is_null() {
+/// SQLITE_CONFIG_LOG see why a write was refused. The one place log lines
+/// get the `litefs_guard:` prefix.
+pub fn log(code: c_int, msg: &dyn std::fmt::Display) {
+    let Some(api) = installed() else {
         return;
-    }
-    let Ok(c) = std::ffi::CString::new(msg.replace('\0', " ")) else {
+    };
+    let text = format!("{}{msg}", crate::error::PREFIX).replace('\0', " ");
+    let Ok(c) = std::ffi::CString::new(text) else {
         return;
     };
     // SAFETY: "%s" with a valid C string, as sqlite3_log's printf contract wants.
-    unsafe { sqlite!(log(code, c"%s".as_ptr(), c.as_ptr())) }
+    unsafe { (api.log)(code, c"%s".as_ptr(), c.as_ptr()) }
 }

@@ -4,30 +4,22 @@
 //! in normal locking mode: with `locking_mode=EXCLUSIVE` SQLite stops asking
 //! for the locks the execution-time gate lives in.
 
-use crate::settings;
+use crate::error::Error;
 
-/// The message for a `PRAGMA journal_mode=X` that must be refused, if any.
-pub fn check_pragma(name: Option<&str>, value: Option<&str>) -> Option<String> {
-    let keep = settings::loaded().is_none_or(|s| s.keep_wal);
-    refusal(keep, name?, value?)
+/// The refusal of a `PRAGMA name=value`, if it must be refused. `keep_wal`
+/// is the connection's `LITEFS_GUARD_WAL` setting.
+pub fn check_pragma(keep_wal: bool, name: Option<&str>, value: Option<&str>) -> Option<Error> {
+    refusal(keep_wal, name?, value?)
 }
 
-fn refusal(keep_wal: bool, name: &str, value: &str) -> Option<String> {
+fn refusal(keep_wal: bool, name: &str, value: &str) -> Option<Error> {
     if name.eq_ignore_ascii_case("locking_mode") && value.trim().eq_ignore_ascii_case("exclusive") {
-        return Some(
-            "litefs_guard: locking_mode=EXCLUSIVE refused: with it SQLite stops taking the locks \
-             where the guard checks this node may write"
-                .into(),
-        );
+        return Some(Error::ExclusiveLocking);
     }
     if !keep_wal || !name.eq_ignore_ascii_case("journal_mode") || value.trim().eq_ignore_ascii_case("wal") {
         return None;
     }
-    Some(format!(
-        "litefs_guard: journal_mode={value} refused: databases on LiteFS stay in WAL \
-         (leaving WAL on a live cluster crashed replicas); set LITEFS_GUARD_WAL=0 only for \
-         a cluster that never used WAL"
-    ))
+    Some(Error::LeavingWal(value.to_string()))
 }
 
 #[cfg(test)]
@@ -38,7 +30,8 @@ mod tests {
     fn only_leaving_wal_is_refused() {
         assert!(refusal(true, "journal_mode", "DELETE")
             .unwrap()
-            .contains("journal_mode=DELETE refused"));
+            .message()
+            .starts_with("litefs_guard: journal_mode=DELETE refused"));
         assert!(refusal(true, "JOURNAL_MODE", "memory").is_some());
         assert!(refusal(true, "journal_mode", "off").is_some());
         assert_eq!(refusal(true, "journal_mode", "wal"), None);
@@ -47,7 +40,8 @@ mod tests {
         assert_eq!(refusal(false, "journal_mode", "delete"), None);
         assert!(refusal(false, "locking_mode", "EXCLUSIVE")
             .unwrap()
-            .contains("locking_mode=EXCLUSIVE refused"));
+            .message()
+            .starts_with("litefs_guard: locking_mode=EXCLUSIVE refused"));
         assert_eq!(refusal(true, "locking_mode", "normal"), None);
     }
 }

@@ -12,23 +12,40 @@
 
 use super::backstop::{Backstop, Evidence};
 use super::locks::WalLocks;
+use super::verdict::{RecentVerdict, AUTHORIZER_REUSE, CHECKPOINT_REUSE};
 use super::{boundary, Kind};
+use crate::error::Error;
 use crate::role::{self, Role};
-use crate::settings;
-use crate::sqlite_api;
+use crate::settings::{Marker, Settings};
+use crate::sqlite_api::{self, api};
+use crate::wal_rule;
 use libsqlite3_sys as ffi;
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
-/// How long a role check that allowed writes spares the authorizer another
-/// look. The gate itself always looks afresh, so this only decides whether a
-/// write is refused at prepare (SQLITE_AUTH) or at the lock (SQLITE_READONLY).
-const VERIFIED_TTL: Duration = Duration::from_millis(100);
-/// How old a "may write" verdict an auto-checkpoint may reuse.
-const CHECKPOINT_REUSE: Duration = Duration::from_millis(1);
+/// What an open file copies from the settings its VFS wrapper was made with.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rules {
+    marker: Marker,
+    require_fuse: bool,
+    /// Escalate plain BEGIN (LITEFS_GUARD_IMMEDIATE).
+    immediate: bool,
+    /// Refuse leaving WAL (LITEFS_GUARD_WAL).
+    keep_wal: bool,
+}
+
+impl Rules {
+    pub(super) fn of(s: &Settings) -> Rules {
+        Rules {
+            marker: s.marker,
+            require_fuse: s.require_fuse,
+            immediate: s.immediate,
+            keep_wal: s.keep_wal,
+        }
+    }
+}
 
 /// Our part of the file buffer; the base file follows at `HEADER_SIZE`.
 #[repr(C)]
@@ -45,6 +62,7 @@ type BusyFn = unsafe extern "C" fn(*mut c_void) -> c_int;
 
 struct FileState {
     kind: Kind,
+    rules: Rules,
     db_path: PathBuf,
     /// What the role check looks at, prepared once for this file.
     target: role::Target,
@@ -63,8 +81,8 @@ struct FileState {
     guard_reserved: bool,
     /// Rollback mode: escalation declined for this SHARED lock.
     rollback_declined: bool,
-    /// When a role check for this file last allowed writes.
-    verified_primary: Option<Instant>,
+    /// The last role verdict for this file (see `verdict`).
+    verdict: RecentVerdict,
     /// The lock level SQLite holds on the base file (main database).
     lock: c_int,
     /// A `PRAGMA journal_mode` away from WAL passed the WAL rule (LITEFS_GUARD_WAL=0).
@@ -110,10 +128,7 @@ impl Evidence for Ev {
 
 impl FileState {
     fn role(&self) -> Role {
-        let Some(s) = settings::loaded() else {
-            return Role::NotRunning("litefs_guard settings are not loaded".into());
-        };
-        role::detect_target(&self.target, s.marker, s.require_fuse)
+        role::detect_target(&self.target, self.rules.marker, self.rules.require_fuse)
     }
 
     /// The execution-time gate: Ok when this node may write now.
@@ -127,11 +142,12 @@ impl FileState {
         match role.refusal() {
             None => Ok(()),
             Some(why) => {
-                sqlite_api::log(
-                    ffi::SQLITE_READONLY,
-                    &format!("litefs_guard: write to {} refused: {why}", self.db_path.display()),
-                );
-                Err(ffi::SQLITE_READONLY)
+                let e = Error::WriteRefused {
+                    db: self.db_path.clone(),
+                    why,
+                };
+                sqlite_api::log(e.code(), &e);
+                Err(e.code())
             }
         }
     }
@@ -142,12 +158,12 @@ impl FileState {
         if self.kind != Kind::MainDb || self.read_only || self.conn.is_null() {
             return false;
         }
-        if !settings::loaded().is_some_and(|s| s.immediate) {
+        if !self.rules.immediate {
             return false;
         }
         // SAFETY: `conn` is the live connection that owns this file (bound in
         // its init; the file closes before the connection is freed).
-        unsafe { crate::sqlite!(get_autocommit(self.conn)) == 0 }
+        unsafe { (api().get_autocommit)(self.conn) == 0 }
     }
 
     /// When the mount under an open file is gone, the unix VFS reports every
@@ -156,14 +172,12 @@ impl FileState {
     fn dead_mount_error(&self) -> Option<c_int> {
         match self.role() {
             Role::NotRunning(why) => {
-                sqlite_api::log(
-                    ffi::SQLITE_CANTOPEN,
-                    &format!(
-                        "litefs_guard: {} unusable: LiteFS is not running: {why}",
-                        self.db_path.display()
-                    ),
-                );
-                Some(ffi::SQLITE_CANTOPEN)
+                let e = Error::MountGone {
+                    db: self.db_path.clone(),
+                    why,
+                };
+                sqlite_api::log(e.code(), &e);
+                Some(e.code())
             }
             _ => None,
         }
@@ -190,7 +204,7 @@ impl FileState {
     }
 
     fn note(&mut self, may_write: bool) {
-        self.verified_primary = may_write.then(Instant::now);
+        self.verdict.record(may_write);
     }
 
     fn call_busy(&self) -> bool {
@@ -229,6 +243,7 @@ pub(super) unsafe fn open(
     kind: Kind,
     db_path: PathBuf,
     mount: PathBuf,
+    settings: &'static Settings,
 ) -> c_int {
     let gf = f as *mut GuardFile;
     let real = real_file(f);
@@ -236,7 +251,7 @@ pub(super) unsafe fn open(
     unsafe {
         (*gf).file.pMethods = std::ptr::null();
         (*gf).state = std::ptr::null_mut();
-        let mut state = Box::new(FileState::new(kind, db_path, &mount, flags));
+        let mut state = Box::new(FileState::new(kind, db_path, &mount, flags, Rules::of(settings)));
         state.evidence = match kind {
             Kind::MainDb => &mut state.write_ok,
             Kind::Journal => main_evidence(name, b"-journal"),
@@ -253,7 +268,7 @@ pub(super) unsafe fn open(
             // SAFETY: SQLite passes a NUL-terminated path.
             let exists = libc::access(name, libc::F_OK) == 0;
             if !exists {
-                if let Err(rc) = vouch_create(&mount, &state.db_path) {
+                if let Err(rc) = vouch_create(&mount, &state.db_path, settings) {
                     return rc;
                 }
             }
@@ -264,13 +279,8 @@ pub(super) unsafe fn open(
             // Asked before the file is created, so nothing is left behind.
             if let Err(rc) = state.vouch() {
                 if flags & ffi::SQLITE_OPEN_CREATE == 0 {
-                    sqlite_api::log(
-                        rc,
-                        &format!(
-                            "litefs_guard: {}-journal is a hot journal; this node may not write, so it is left for the primary",
-                            state.db_path.display()
-                        ),
-                    );
+                    let db = state.db_path.clone();
+                    sqlite_api::log(rc, &Error::HotJournal { db });
                 }
                 return rc;
             }
@@ -294,9 +304,10 @@ pub(super) unsafe fn open(
 }
 
 impl FileState {
-    fn new(kind: Kind, db_path: PathBuf, mount: &Path, flags: c_int) -> FileState {
+    fn new(kind: Kind, db_path: PathBuf, mount: &Path, flags: c_int, rules: Rules) -> FileState {
         FileState {
             kind,
+            rules,
             target: role::Target::new(mount, Some(&db_path)),
             backstop: Backstop::default(),
             write_ok: false,
@@ -311,7 +322,7 @@ impl FileState {
             wal: WalLocks::default(),
             guard_reserved: false,
             rollback_declined: false,
-            verified_primary: None,
+            verdict: RecentVerdict::default(),
             lock: ffi::SQLITE_LOCK_NONE,
             leaving_wal: false,
         }
@@ -489,24 +500,37 @@ unsafe fn state_of<'a>(f: *mut ffi::sqlite3_file) -> &'a mut FileState {
 /// Deleting one is part of a write transaction (DELETE journal mode) or of
 /// the last close after a checkpoint, both already vouched for on a node
 /// that may write; on any other node the files stay as they are.
-pub(super) fn vouch_delete(db: PathBuf, mount: &Path, journal: bool) -> Result<(), c_int> {
+pub(super) fn vouch_delete(
+    db: PathBuf,
+    mount: &Path,
+    journal: bool,
+    settings: &Settings,
+) -> Result<(), c_int> {
     let just_closed = CLOSED_JOURNAL
         .with(|c| c.borrow_mut().take())
         .is_some_and(|p| journal && p == db);
     if just_closed {
         return Ok(());
     }
-    FileState::new(Kind::Journal, db, mount, ffi::SQLITE_OPEN_READONLY).gate()
+    FileState::new(
+        Kind::Journal,
+        db,
+        mount,
+        ffi::SQLITE_OPEN_READONLY,
+        Rules::of(settings),
+    )
+    .gate()
 }
 
 /// May a new file be created at `path` in this mount now (role of the mount
 /// alone: the file is not there yet)?
-pub(super) fn vouch_create(mount: &Path, path: &Path) -> Result<(), c_int> {
+pub(super) fn vouch_create(mount: &Path, path: &Path, settings: &Settings) -> Result<(), c_int> {
     let mut s = FileState::new(
         Kind::Journal,
         path.to_path_buf(),
         mount,
         ffi::SQLITE_OPEN_READONLY,
+        Rules::of(settings),
     );
     s.target = role::Target::new(mount, None);
     s.gate()
@@ -530,10 +554,10 @@ thread_local! {
 pub fn adopt(
     f: *mut ffi::sqlite3_file,
     kind: Kind,
-    db_path: PathBuf,
-    mount: &Path,
+    at: &crate::location::Located,
     read_only: bool,
     main: *mut ffi::sqlite3_file,
+    settings: &Settings,
 ) -> bool {
     if f.is_null() || is_ours(f) {
         return false;
@@ -548,7 +572,13 @@ pub fn adopt(
     } else {
         ffi::SQLITE_OPEN_READWRITE
     };
-    let mut state = Box::new(FileState::new(kind, db_path, mount, flags));
+    let mut state = Box::new(FileState::new(
+        kind,
+        at.db.clone(),
+        &at.mount,
+        flags,
+        Rules::of(settings),
+    ));
     state.evidence = if kind == Kind::MainDb {
         &mut state.write_ok
     } else if is_ours(main) {
@@ -589,19 +619,15 @@ pub fn bind(f: *mut ffi::sqlite3_file, conn: *mut ffi::sqlite3) -> bool {
     true
 }
 
-/// Whether a role check for this file said "may write" within the last
-/// VERIFIED_TTL. The authorizer may trust it because the write gate checks
-/// again, afresh, when the write lock is taken. False for files not ours.
-pub fn verified_primary(f: *mut ffi::sqlite3_file) -> bool {
+/// Whether the authorizer may reuse this file's last verdict instead of
+/// looking (see `verdict`). False for files not ours.
+pub fn recently_allowed(f: *mut ffi::sqlite3_file) -> bool {
     // SAFETY: `f` is ours (checked) and open.
-    is_ours(f)
-        && unsafe { state_of(f) }
-            .verified_primary
-            .is_some_and(|t| t.elapsed() < VERIFIED_TTL)
+    is_ours(f) && unsafe { state_of(f) }.verdict.allowed_within(AUTHORIZER_REUSE)
 }
 
 /// Records the authorizer's own fresh role check for this file.
-pub fn note_role(f: *mut ffi::sqlite3_file, may_write: bool) {
+pub fn record_verdict(f: *mut ffi::sqlite3_file, may_write: bool) {
     if is_ours(f) {
         // SAFETY: `f` is ours (checked) and open.
         unsafe { state_of(f) }.note(may_write);
@@ -854,15 +880,12 @@ unsafe extern "C" fn x_lock<const A: bool>(f: *mut ffi::sqlite3_file, level: c_i
                 } else if s.lock < ffi::SQLITE_LOCK_RESERVED && !s.guard_reserved {
                     // Straight from SHARED to EXCLUSIVE: SQLite is about to
                     // play back a hot journal into the database.
-                    if let Err(rc) = s.gate() {
-                        sqlite_api::log(
-                            rc,
-                            &format!(
-                                "litefs_guard: {}-journal is a hot journal; this node may not write, so it is left for the primary",
-                                s.db_path.display()
-                            ),
-                        );
-                        return ffi::SQLITE_READONLY_ROLLBACK;
+                    if s.gate().is_err() {
+                        let e = Error::HotJournal {
+                            db: s.db_path.clone(),
+                        };
+                        sqlite_api::log(e.code(), &e);
+                        return e.code();
                     }
                     let rc = forward!(base, real, xLock(level));
                     if rc == ffi::SQLITE_OK {
@@ -993,11 +1016,11 @@ unsafe extern "C" fn x_file_control<const A: bool>(
                 // SAFETY: SQLite passes char*[3]: error out, pragma name, value.
                 let az = arg as *mut *mut c_char;
                 let (name, value) = unsafe { (cstr(*az.add(1)), cstr(*az.add(2))) };
-                if let Some(msg) = crate::wal_rule::check_pragma(name, value) {
+                if let Some(e) = wal_rule::check_pragma(s.rules.keep_wal, name, value) {
                     // SAFETY: SQLite frees az[0] with sqlite3_free.
-                    unsafe { *az = sqlite_api::sqlite_string(&msg) };
-                    sqlite_api::log(ffi::SQLITE_ERROR, &msg);
-                    return ffi::SQLITE_ERROR;
+                    unsafe { *az = api().string(&e.message()) };
+                    sqlite_api::log(e.code(), &e);
+                    return e.code();
                 }
                 if name.is_some_and(|n| n.eq_ignore_ascii_case("journal_mode"))
                     && value.is_some_and(|v| !v.trim().eq_ignore_ascii_case("wal"))
@@ -1093,8 +1116,8 @@ unsafe extern "C" fn x_shm_lock<const A: bool>(
             &mut || {
                 // A checkpoint right after this connection's own commit (the
                 // auto-checkpoint) reuses the commit's fresh verdict.
-                let just_checked = offset == super::locks::WAL_CKPT_LOCK
-                    && s.verified_primary.is_some_and(|t| t.elapsed() < CHECKPOINT_REUSE);
+                let just_checked =
+                    offset == super::locks::WAL_CKPT_LOCK && s.verdict.allowed_within(CHECKPOINT_REUSE);
                 if just_checked {
                     Ok(())
                 } else {

@@ -7,12 +7,16 @@
 mod backstop;
 mod file;
 pub mod locks;
+mod verdict;
 
 pub use file::{
-    adopt, bind, in_wal_mode, is_adopted, is_gated, note_role, original_methods, verified_primary,
+    adopt, bind, in_wal_mode, is_adopted, is_gated, original_methods, recently_allowed, record_verdict,
 };
 
-use crate::{location, settings};
+use crate::error::{check, Error};
+use crate::location;
+use crate::settings::Settings;
+use crate::sqlite_api::api;
 use libsqlite3_sys as ffi;
 use std::ffi::{c_char, c_int, c_void, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
@@ -20,19 +24,27 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// One wrapper per VFS this process had when the guard looked: same name,
-/// same version, the original (the "base") kept in `pAppData`.
+/// same version, the original (the "base") and the settings its files
+/// follow kept in `pAppData`.
+#[derive(Clone, Copy)]
 struct Wrapper {
     base: *mut ffi::sqlite3_vfs,
+    settings: &'static Settings,
 }
 
 /// Every wrapper registered so far (they live for the life of the process).
 static WRAPPERS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 
-/// The base VFS behind a wrapper.
-fn base_of(vfs: *mut ffi::sqlite3_vfs) -> *mut ffi::sqlite3_vfs {
+/// The wrapper's own part.
+fn wrapper_of(vfs: *mut ffi::sqlite3_vfs) -> &'static Wrapper {
     // SAFETY: every VFS whose methods are these was built by `wrap`, with a
     // leaked `Wrapper` in pAppData.
-    unsafe { (*((*vfs).pAppData as *const Wrapper)).base }
+    unsafe { &*((*vfs).pAppData as *const Wrapper) }
+}
+
+/// The base VFS behind a wrapper.
+fn base_of(vfs: *mut ffi::sqlite3_vfs) -> *mut ffi::sqlite3_vfs {
+    wrapper_of(vfs).base
 }
 
 /// Wraps every VFS SQLite knows under its own name, the default one staying
@@ -42,12 +54,13 @@ fn base_of(vfs: *mut ffi::sqlite3_vfs) -> *mut ffi::sqlite3_vfs {
 /// wrapper is registered ahead of what it wraps. Called at load, for every
 /// new connection and before every ATTACH, so VFSes registered later are
 /// wrapped too. Cheap when nothing is new. `memdb` holds no files.
-pub fn wrap_all() -> Result<(), String> {
+pub fn wrap_all(settings: &'static Settings) -> Result<(), Error> {
+    let api = api();
     let mut done = WRAPPERS.lock().unwrap_or_else(|e| e.into_inner());
     // SAFETY: vfs_find with a null name returns the default VFS or null.
-    let head = unsafe { crate::sqlite!(vfs_find(std::ptr::null())) };
+    let head = unsafe { (api.vfs_find)(std::ptr::null()) };
     if head.is_null() {
-        return Err("SQLite has no default VFS to wrap".into());
+        return Err(Error::Load("SQLite has no default VFS to wrap".into()));
     }
     // Collect first: registering changes the list being walked.
     let mut todo = Vec::new();
@@ -61,7 +74,7 @@ pub fn wrap_all() -> Result<(), String> {
             // The first VFS of a name is the one SQLite finds; later ones with
             // the same name are unreachable already.
             // SAFETY: as above.
-            let shadowed = unsafe { crate::sqlite!(vfs_find(name.as_ptr())) } != v;
+            let shadowed = unsafe { (api.vfs_find)(name.as_ptr()) } != v;
             if !shadowed {
                 todo.push((name, v));
             }
@@ -75,33 +88,29 @@ pub fn wrap_all() -> Result<(), String> {
     for &w in done.iter() {
         let w = w as *mut ffi::sqlite3_vfs;
         // SAFETY: our wrappers live for the process; zName is the base's name.
-        let found = unsafe { crate::sqlite!(vfs_find((*w).zName)) };
+        let found = unsafe { (api.vfs_find)((*w).zName) };
         if found == base_of(w) {
             // SAFETY: `w` is a fully initialised, 'static sqlite3_vfs.
-            let rc = unsafe { crate::sqlite!(vfs_register(w, (found == head) as c_int)) };
-            if rc != ffi::SQLITE_OK {
-                return Err(format!("registering the guard's VFS wrapper failed (code {rc})"));
-            }
+            let rc = unsafe { (api.vfs_register)(w, (found == head) as c_int) };
+            check(rc, "registering the guard's VFS wrapper")?;
         }
     }
     for (_, v) in todo {
         let is_default = v == head;
-        let w = wrap(v);
+        let w = wrap(v, settings);
         // SAFETY: `w` is a fully initialised, 'static sqlite3_vfs.
-        let rc = unsafe { crate::sqlite!(vfs_register(w, is_default as c_int)) };
-        if rc != ffi::SQLITE_OK {
-            return Err(format!("registering the guard's VFS wrapper failed (code {rc})"));
-        }
+        let rc = unsafe { (api.vfs_register)(w, is_default as c_int) };
+        check(rc, "registering the guard's VFS wrapper")?;
         done.push(w as usize);
     }
     Ok(())
 }
 
 /// A wrapper for `b`, leaked: a VFS must outlive every connection.
-fn wrap(b: *mut ffi::sqlite3_vfs) -> *mut ffi::sqlite3_vfs {
+fn wrap(b: *mut ffi::sqlite3_vfs, settings: &'static Settings) -> *mut ffi::sqlite3_vfs {
     // SAFETY: `b` is a registered VFS.
     let b_ref = unsafe { &*b };
-    let app = Box::leak(Box::new(Wrapper { base: b })) as *mut Wrapper;
+    let app = Box::leak(Box::new(Wrapper { base: b, settings })) as *mut Wrapper;
     let v = b_ref.iVersion;
     Box::leak(Box::new(ffi::sqlite3_vfs {
         iVersion: v.min(3),
@@ -130,8 +139,8 @@ fn wrap(b: *mut ffi::sqlite3_vfs) -> *mut ffi::sqlite3_vfs {
 }
 
 /// Registers the wrappers, once per process (and again for new VFSes).
-pub fn register() -> Result<(), String> {
-    wrap_all()
+pub fn register(settings: &'static Settings) -> Result<(), Error> {
+    wrap_all(settings)
 }
 
 /// What SQLite is opening.
@@ -167,14 +176,14 @@ unsafe extern "C" fn x_open(
     out_flags: *mut c_int,
 ) -> c_int {
     boundary(ffi::SQLITE_CANTOPEN, || {
-        let b = base_of(v);
+        let Wrapper { base: b, settings } = *wrapper_of(v);
         if flags & ffi::SQLITE_OPEN_SUPER_JOURNAL != 0 && !name.is_null() {
             // A multi-database transaction's super-journal is created next to
             // the main database: inside the mount, that is a write.
             // SAFETY: SQLite passes a NUL-terminated path.
             let path = PathBuf::from(OsStr::from_bytes(unsafe { CStr::from_ptr(name) }.to_bytes()));
-            if let Some(found) = settings::loaded().and_then(|s| s.locate(&path)) {
-                if let Err(rc) = file::vouch_create(&found.mount, &found.db) {
+            if let Some(found) = settings.locate(&path) {
+                if let Err(rc) = file::vouch_create(&found.mount, &found.db, settings) {
                     return rc;
                 }
             }
@@ -191,7 +200,7 @@ unsafe extern "C" fn x_open(
                 Kind::Journal => location::database_of(&path, "-journal"),
                 Kind::Wal => location::database_of(&path, "-wal"),
             };
-            let found = settings::loaded()?.locate(&db_path)?;
+            let found = settings.locate(&db_path)?;
             Some((kind, found.db, found.mount))
         })();
         match guarded {
@@ -201,7 +210,7 @@ unsafe extern "C" fn x_open(
             None => unsafe { ((*b).xOpen.expect("base xOpen"))(b, name, f, flags, out_flags) },
             // SAFETY: `f` is SQLite's buffer of our szOsFile bytes.
             Some((kind, db_path, mount)) => unsafe {
-                file::open(b, name, f, flags, out_flags, kind, db_path, mount)
+                file::open(b, name, f, flags, out_flags, kind, db_path, mount, settings)
             },
         }
     })
@@ -212,7 +221,7 @@ unsafe extern "C" fn x_open(
 // for (see `wrap`); the arguments are SQLite's, passed through untouched.
 
 unsafe extern "C" fn x_delete(v: *mut ffi::sqlite3_vfs, name: *const c_char, sync: c_int) -> c_int {
-    let b = base_of(v);
+    let Wrapper { base: b, settings } = *wrapper_of(v);
     // A guarded database's journal or WAL is not deleted on a node that may
     // not write (a replica's files stay exactly as LiteFS wrote them).
     let refused = boundary(Some(ffi::SQLITE_IOERR_DELETE), || {
@@ -227,8 +236,8 @@ unsafe extern "C" fn x_delete(v: *mut ffi::sqlite3_vfs, name: *const c_char, syn
                 .ends_with(sfx.as_bytes())
                 .then(|| (location::database_of(&path, sfx), *sfx == "-journal"))
         })?;
-        let found = settings::loaded()?.locate(&db)?;
-        file::vouch_delete(found.db, &found.mount, journal).err()
+        let found = settings.locate(&db)?;
+        file::vouch_delete(found.db, &found.mount, journal, settings).err()
     });
     if let Some(rc) = refused {
         return rc;
