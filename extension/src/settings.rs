@@ -1,7 +1,7 @@
 //! Settings: read once per process from the environment (and litefs.yml),
 //! validated as a whole so nothing is ever half-configured.
 
-use crate::config::{self, Discovered};
+use litefs_config::{self as config, Discovered};
 use crate::error::SettingsError;
 use crate::location::{self, Located};
 use std::ffi::{OsStr, OsString};

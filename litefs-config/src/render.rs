@@ -342,9 +342,9 @@ mod tests {
     }
 
     mod properties {
-        use crate::config::arb::config;
-        use crate::config::model::LiteFsConfig;
-        use crate::config::parse::{from_yaml, parse_str};
+        use crate::arb::config;
+        use crate::model::LiteFsConfig;
+        use crate::parse::{from_yaml, parse_str};
         use proptest::prelude::*;
 
         fn hostile(_: &str) -> Option<String> {

@@ -60,10 +60,10 @@ mod tests {
     #[test]
     fn replay_sample_configs_and_fuzz_corpus() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let samples = files(&root.join("tests/configs"));
+        let samples = files(&root.join("../tests/configs"));
         assert!(samples.len() >= 4, "tests/configs has {} files", samples.len());
         let mut count = 0;
-        for dir in ["tests/configs", "fuzz/corpus/config_parse"] {
+        for dir in ["../tests/configs", "fuzz/corpus/config_parse"] {
             for path in files(&root.join(dir)) {
                 let data = std::fs::read(&path).unwrap_or_default();
                 // Same input cap as the fuzz target.

@@ -129,7 +129,7 @@ pub fn process_env_os(name: &str) -> Option<OsString> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::read::tests::TempDir;
+    use crate::read::tests::TempDir;
     use std::collections::HashMap;
 
     const VALID: &str =
@@ -267,7 +267,7 @@ mod tests {
 
     fn sample(name: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/configs")
+            .join("../tests/configs")
             .join(name)
     }
 
@@ -279,13 +279,13 @@ mod tests {
     fn good_samples_load() {
         let c = load_sample("static.yml", &[]).unwrap_or_default();
         assert_eq!(c.mount_dir(), Some(Path::new("/litefs")));
-        assert_eq!(c.lease_type(), Some(crate::config::LeaseType::Static));
+        assert_eq!(c.lease_type(), Some(crate::LeaseType::Static));
         assert!(c.is_candidate());
-        assert!(matches!(&c.exec, Some(crate::config::Exec::List(l)) if l.len() == 2));
+        assert!(matches!(&c.exec, Some(crate::Exec::List(l)) if l.len() == 2));
         assert!(c.unknown_keys().is_empty());
 
         let c = load_sample("consul.yml", &[]).unwrap_or_default();
-        assert_eq!(c.lease_type(), Some(crate::config::LeaseType::Consul));
+        assert_eq!(c.lease_type(), Some(crate::LeaseType::Consul));
         let consul = c
             .lease
             .as_ref()

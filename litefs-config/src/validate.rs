@@ -222,7 +222,7 @@ fn durations(c: &LiteFsConfig) -> Vec<(&'static str, &GoDuration)> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::parse::parse_str;
+    use crate::parse::parse_str;
 
     const BASE: &str = "fuse:\n  dir: /litefs\ndata:\n  dir: /var/lib/litefs\nlease:\n  type: static\n";
 
