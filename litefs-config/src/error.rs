@@ -42,7 +42,7 @@ pub enum ConfigError {
     #[error("{file}: {}; LiteFS needs at least fuse.dir, data.dir and lease.type", if *.after_expansion { "empty after environment expansion (every ${VAR} in it is unset?)" } else { "the file is empty" })]
     Empty { file: String, after_expansion: bool },
 
-    /// YAML syntax or type error, with serde_yaml's key path in `message`.
+    /// YAML syntax or type error, with serde_norway's key path in `message`.
     #[error("{file}{}: {message}; {hint}", location(.line, .column))]
     Yaml {
         file: String,

@@ -5,7 +5,7 @@
 //! - Reading: regular files only, at most 1 MiB, UTF-8.
 //! - `${VAR}`/`$VAR` expansion over the whole text, as LiteFS does, unless
 //!   `LITEFS_GUARD_CONFIG_EXPAND_ENV=0`.
-//! - Parsing with serde_yaml under a work budget (alias bombs, deep nesting).
+//! - Parsing with serde_norway under a work budget (alias bombs, deep nesting).
 //! - Validation of the rules LiteFS enforces at startup and of value shapes.
 //! - Rendering back to YAML that parses to the same config, with expansion
 //!   on or off.

@@ -73,16 +73,16 @@ pub(crate) fn from_yaml(text: &str, file: &str) -> Result<LiteFsConfig, ConfigEr
     })?;
     let budget = Budget::default();
     LiteFsConfig::deserialize(Limited {
-        inner: serde_yaml::Deserializer::from_str(text),
+        inner: serde_norway::Deserializer::from_str(text),
         budget: &budget,
     })
     .map_err(|e| yaml_error(&e, file))
 }
 
-fn yaml_error(e: &serde_yaml::Error, file: &str) -> ConfigError {
+fn yaml_error(e: &serde_norway::Error, file: &str) -> ConfigError {
     let loc = e.location();
     let mut message = e.to_string();
-    // serde_yaml writes the position into the message (at the end, or before
+    // serde_norway writes the position into the message (at the end, or before
     // libyaml's ", while parsing …" context); we lead with it instead.
     if let Some(l) = &loc {
         let suffix = format!(" at line {} column {}", l.line(), l.column());
@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn wide_alias_fan_out_is_stopped_by_the_budget() {
-        // Under serde_yaml's own repetition limit, yet 2 GB once expanded.
+        // Under serde_norway's own repetition limit, yet 2 GB once expanded.
         let mut doc = format!("{MINIMAL}big: &big \"{}\"\nlease2: [", "x".repeat(100_000));
         doc.push_str(&"*big,".repeat(20_000));
         doc.push_str("]\n");
