@@ -1,55 +1,52 @@
-//! Finding litefs.yml: `LITEFS_GUARD_CONFIG`, else LiteFS's own search order.
-//! Everything takes the environment as a lookup function so tests never touch
-//! the real environment.
+//! Finding litefs.yml: the file the caller names, else LiteFS's own search
+//! order. Nothing here reads the process environment, the working
+//! directory or `/etc`: the caller passes each in ([`Search`]), so tests
+//! (and a guard that must read its settings in one place) decide.
 
+use super::document::{parse_document_bytes, Document};
 use super::error::ConfigError;
-use super::model::LiteFsConfig;
-use super::parse::{parse_bytes, Env};
+use super::parse::Env;
 use super::read::read_capped;
 use super::Discovered;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-/// Names the config file; when set (non-empty), no search happens.
-pub const CONFIG_VAR: &str = "LITEFS_GUARD_CONFIG";
-/// `0` reads the file verbatim, like `litefs mount -no-expand-env`.
-pub const EXPAND_VAR: &str = "LITEFS_GUARD_CONFIG_EXPAND_ENV";
+/// The last place LiteFS searches.
+pub const ETC_DIR: &str = "/etc";
 
-/// `discover()` with an explicit environment and working directory.
-pub fn discover_with(env: Env<'_>, cwd: Option<&Path>) -> Result<Option<Discovered>, ConfigError> {
-    discover_from(env, &search_paths(env, cwd))
+/// Everything discovery looks at.
+#[derive(Clone, Copy)]
+pub struct Search<'a> {
+    /// The file the user named (a guard's `LITEFS_GUARD_CONFIG`); when set
+    /// and non-empty no search happens and the file must exist.
+    pub explicit: Option<&'a Path>,
+    /// Searched in order; the first that exists is read (see
+    /// [`search_paths`]).
+    pub candidates: &'a [PathBuf],
+    /// Expand `${VAR}` references as LiteFS does (off: like
+    /// `litefs mount -no-expand-env`).
+    pub expand: bool,
+    /// Resolves `${VAR}` when `expand` is on (None = unset).
+    pub env: Env<'a>,
 }
 
-/// `LITEFS_GUARD_CONFIG` from `env`, else the first of `candidates` that
-/// exists.
-pub fn discover_from(env: Env<'_>, candidates: &[PathBuf]) -> Result<Option<Discovered>, ConfigError> {
-    let explicit = env(CONFIG_VAR).filter(|p| !p.is_empty()).map(PathBuf::from);
-    discover_in(env, explicit.as_deref(), candidates)
-}
-
-/// The file named by `explicit` (`LITEFS_GUARD_CONFIG`, taken byte for byte
-/// by the caller), else the first of `candidates` that exists. `env` serves
-/// `LITEFS_GUARD_CONFIG_EXPAND_ENV` and `${VAR}` expansion. Nothing here
-/// looks at the process environment, the working directory or `/etc`: the
-/// caller passes them in (see [`search_paths_in`]).
-pub fn discover_in(
-    env: Env<'_>,
-    explicit: Option<&Path>,
-    candidates: &[PathBuf],
-) -> Result<Option<Discovered>, ConfigError> {
-    if let Some(path) = explicit.filter(|p| !p.as_os_str().is_empty()) {
-        let config = load_file_with(path, env)?;
+/// The file named by `search.explicit`, else the first of its candidates
+/// that exists. Ok(None) when none does; Err when the file found cannot be
+/// read or is not YAML. What LiteFS would refuse in it is in the
+/// document's `problems`.
+pub fn discover(search: &Search<'_>) -> Result<Option<Discovered>, ConfigError> {
+    let load = |path: &Path| load_file(path, search.expand.then_some(search.env));
+    if let Some(path) = search.explicit.filter(|p| !p.as_os_str().is_empty()) {
         return Ok(Some(Discovered {
             path: path.to_path_buf(),
-            config,
+            document: load(path)?,
         }));
     }
-    for path in candidates {
-        match load_file_with(path, env) {
-            Ok(config) => {
+    for path in search.candidates {
+        match load(path) {
+            Ok(document) => {
                 return Ok(Some(Discovered {
                     path: path.clone(),
-                    config,
+                    document,
                 }))
             }
             // Only absence moves on, as in LiteFS: a candidate that exists
@@ -61,16 +58,10 @@ pub fn discover_in(
     Ok(None)
 }
 
-/// `./litefs.yml`, `$HOME/litefs.yml`, `/etc/litefs.yml`.
-pub fn search_paths(env: Env<'_>, cwd: Option<&Path>) -> Vec<PathBuf> {
-    let home = env("HOME").map(PathBuf::from);
-    search_paths_in(cwd, home.as_deref(), Path::new(ETC_DIR))
-}
-
 /// Where LiteFS's search looks: `litefs.yml` in `cwd` (relative to the
 /// working directory when None), in `home` (when set and non-empty), and in
-/// `etc` (`/etc` in production; tests pass a directory of their own).
-pub fn search_paths_in(cwd: Option<&Path>, home: Option<&Path>, etc: &Path) -> Vec<PathBuf> {
+/// `etc` ([`ETC_DIR`] in production; tests pass a directory of their own).
+pub fn search_paths(cwd: Option<&Path>, home: Option<&Path>, etc: &Path) -> Vec<PathBuf> {
     let mut paths = vec![cwd.map_or_else(|| PathBuf::from("litefs.yml"), |d| d.join("litefs.yml"))];
     if let Some(home) = home.filter(|h| !h.as_os_str().is_empty()) {
         paths.push(home.join("litefs.yml"));
@@ -79,57 +70,18 @@ pub fn search_paths_in(cwd: Option<&Path>, home: Option<&Path>, etc: &Path) -> V
     paths
 }
 
-/// The last place LiteFS searches.
-pub const ETC_DIR: &str = "/etc";
-
-/// Reads, expands (unless `LITEFS_GUARD_CONFIG_EXPAND_ENV=0`), parses and
-/// validates one file, with the process environment.
-pub fn load_file(path: &Path) -> Result<LiteFsConfig, ConfigError> {
-    load_file_with(path, &process_env)
-}
-
-pub fn load_file_with(path: &Path, env: Env<'_>) -> Result<LiteFsConfig, ConfigError> {
-    let expand = expand_enabled(env)?;
+/// Reads one file (regular, capped, UTF-8), expands it when `env` is set
+/// and reads it leniently.
+pub fn load_file(path: &Path, env: Option<Env<'_>>) -> Result<Document, ConfigError> {
     let bytes = read_capped(path)?;
-    parse_bytes(&bytes, &path.display().to_string(), expand.then_some(env))
-}
-
-fn expand_enabled(env: Env<'_>) -> Result<bool, ConfigError> {
-    match env(EXPAND_VAR).as_deref().map(str::trim) {
-        None | Some("" | "1" | "true" | "yes" | "on") => Ok(true),
-        Some("0" | "false" | "no" | "off") => Ok(false),
-        Some(other) => Err(ConfigError::BadEnvSwitch {
-            var: EXPAND_VAR,
-            value: other.to_owned(),
-        }),
-    }
-}
-
-/// The process environment. Like LiteFS, which sets `HOSTNAME` from
-/// hostname(2) when it is unset so configs can say `${HOSTNAME}`, an unset
-/// or empty `HOSTNAME` reads the kernel's host name.
-pub fn process_env(name: &str) -> Option<String> {
-    process_env_os(name).map(|v| v.to_string_lossy().into_owned())
-}
-
-/// [`process_env`] byte for byte (paths such as `LITEFS_GUARD_DIR`,
-/// `LITEFS_GUARD_CONFIG` and `HOME` need not be UTF-8).
-pub fn process_env_os(name: &str) -> Option<OsString> {
-    let value = std::env::var_os(name);
-    if name == "HOSTNAME" && value.as_ref().is_none_or(|v| v.is_empty()) {
-        return std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_owned())
-            .filter(|h| !h.is_empty())
-            .map(OsString::from);
-    }
-    value
+    parse_document_bytes(&bytes, &path.display().to_string(), env)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::tests::TempDir;
+    use crate::model::{Exec, LeaseType, LiteFsConfig};
+    use crate::parse::parse_bytes;
     use std::collections::HashMap;
 
     const VALID: &str =
@@ -149,120 +101,142 @@ mod tests {
         }
     }
 
-    fn found(
-        r: Result<Option<Discovered>, ConfigError>,
+    fn tempdir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap_or_else(|e| panic!("cannot make a temporary directory: {e}"))
+    }
+
+    /// Discovery with `HOST=h`, expansion on unless `expand` is false.
+    fn find(
+        explicit: Option<&Path>,
+        candidates: &[PathBuf],
+        expand: bool,
     ) -> Result<Option<(PathBuf, Option<String>)>, String> {
-        r.map(|o| o.map(|d| (d.path, d.config.lease.and_then(|l| l.hostname))))
-            .map_err(|e| e.to_string())
+        let env = env_of(&[("HOST", "h")]);
+        discover(&Search {
+            explicit,
+            candidates,
+            expand,
+            env: &env,
+        })
+        .map(|o| {
+            o.map(|d| {
+                let host = d.document.config.and_then(|c| c.lease).and_then(|l| l.hostname);
+                (d.path, host)
+            })
+        })
+        .map_err(|e| e.to_string())
     }
 
     #[test]
     fn search_order_is_cwd_home_etc() {
-        let env = env_of(&[("HOME", "/home/u")]);
         assert_eq!(
-            search_paths(&env, Some(Path::new("/srv/app"))),
+            search_paths(
+                Some(Path::new("/srv/app")),
+                Some(Path::new("/home/u")),
+                Path::new(ETC_DIR)
+            ),
             vec![
                 PathBuf::from("/srv/app/litefs.yml"),
                 PathBuf::from("/home/u/litefs.yml"),
                 PathBuf::from("/etc/litefs.yml")
             ]
         );
-        let env = env_of(&[]);
         assert_eq!(
-            search_paths(&env, None),
+            search_paths(None, None, Path::new(ETC_DIR)),
             vec![PathBuf::from("litefs.yml"), PathBuf::from("/etc/litefs.yml")]
         );
         assert_eq!(
-            search_paths_in(Some(Path::new("/w")), Some(Path::new("")), Path::new("/x/etc")),
+            search_paths(Some(Path::new("/w")), Some(Path::new("")), Path::new("/x/etc")),
             vec![PathBuf::from("/w/litefs.yml"), PathBuf::from("/x/etc/litefs.yml")]
         );
     }
 
     #[test]
     fn explicit_path_wins_and_is_expanded() {
-        let t = TempDir::new("explicit");
-        let p = t.0.join("custom.yml");
+        let t = tempdir();
+        let p = t.path().join("custom.yml");
         write(&p, VALID);
-        write(&t.0.join("litefs.yml"), "not: valid");
-        let path = p.to_string_lossy().into_owned();
-        let env = env_of(&[(CONFIG_VAR, &path), ("HOST", "node-7")]);
+        let searched = t.path().join("litefs.yml");
+        write(&searched, "not: valid");
+        let candidates = [searched];
         assert_eq!(
-            found(discover_with(&env, Some(&t.0))),
-            Ok(Some((p.clone(), Some("node-7".into()))))
+            find(Some(&p), &candidates, true),
+            Ok(Some((p.clone(), Some("h".into()))))
         );
-        let env = env_of(&[(CONFIG_VAR, &path), ("HOST", "node-7"), (EXPAND_VAR, "0")]);
         assert_eq!(
-            found(discover_with(&env, Some(&t.0))),
+            find(Some(&p), &candidates, false),
             Ok(Some((p, Some("${HOST}".into()))))
         );
     }
 
     #[test]
     fn explicit_path_must_exist() {
-        let t = TempDir::new("explicit_missing");
-        let p = t.0.join("gone.yml");
-        let path = p.to_string_lossy().into_owned();
-        let env = env_of(&[(CONFIG_VAR, &path)]);
+        let t = tempdir();
+        let p = t.path().join("gone.yml");
         assert_eq!(
-            found(discover_with(&env, Some(&t.0))),
-            Err(format!("cannot read {path}: no such file; check the path (LITEFS_GUARD_CONFIG) or unset LITEFS_GUARD_CONFIG to search ./litefs.yml, $HOME/litefs.yml, /etc/litefs.yml"))
+            find(Some(&p), &[], true),
+            Err(format!("cannot read {}: no such file; check the path (LITEFS_GUARD_CONFIG) or unset LITEFS_GUARD_CONFIG to search ./litefs.yml, $HOME/litefs.yml, /etc/litefs.yml", p.display()))
         );
     }
 
     #[test]
     fn search_falls_through_missing_files_to_home() {
-        let t = TempDir::new("search");
-        let cwd = t.0.join("cwd");
-        let home = t.0.join("home");
+        let t = tempdir();
+        let cwd = t.path().join("cwd");
+        let home = t.path().join("home");
         assert!(std::fs::create_dir_all(&cwd).is_ok() && std::fs::create_dir_all(&home).is_ok());
         write(&home.join("litefs.yml"), VALID);
-        let env = env_of(&[("HOME", &home.to_string_lossy()), ("HOST", "h")]);
+        let candidates = search_paths(Some(&cwd), Some(&home), &t.path().join("etc"));
         assert_eq!(
-            found(discover_with(&env, Some(&cwd))),
+            find(None, &candidates, true),
             Ok(Some((home.join("litefs.yml"), Some("h".into()))))
         );
     }
 
     #[test]
     fn search_stops_at_a_broken_candidate() {
-        let t = TempDir::new("broken");
-        assert!(std::fs::create_dir(t.0.join("litefs.yml")).is_ok());
-        let env = env_of(&[]);
+        let t = tempdir();
+        let p = t.path().join("litefs.yml");
+        assert!(std::fs::create_dir(&p).is_ok());
         assert_eq!(
-            found(discover_with(&env, Some(&t.0))),
-            Err(format!("cannot read {}: it is a directory, not a regular file; point LITEFS_GUARD_CONFIG at the litefs.yml file itself", t.0.join("litefs.yml").display()))
+            find(None, std::slice::from_ref(&p), true),
+            Err(format!("cannot read {}: it is a directory, not a regular file; point LITEFS_GUARD_CONFIG at the litefs.yml file itself", p.display()))
         );
     }
 
     #[test]
     fn nothing_found_is_none() {
-        let t = TempDir::new("none");
-        let candidates = [t.0.join("litefs.yml"), t.0.join("home/litefs.yml")];
-        assert_eq!(found(discover_from(&env_of(&[]), &candidates)), Ok(None));
+        let t = tempdir();
+        let candidates = [t.path().join("litefs.yml"), t.path().join("home/litefs.yml")];
+        assert_eq!(find(None, &candidates, true), Ok(None));
     }
 
     #[test]
-    fn an_empty_config_variable_means_search() {
-        let t = TempDir::new("emptyvar");
-        let p = t.0.join("litefs.yml");
+    fn an_empty_explicit_path_means_search() {
+        let t = tempdir();
+        let p = t.path().join("litefs.yml");
         write(&p, VALID);
-        let env = env_of(&[(CONFIG_VAR, ""), ("HOST", "h")]);
         assert_eq!(
-            found(discover_from(&env, std::slice::from_ref(&p))),
+            find(Some(Path::new("")), std::slice::from_ref(&p), true),
             Ok(Some((p, Some("h".into()))))
         );
     }
 
     #[test]
-    fn expand_switch_is_strict() {
-        let t = TempDir::new("switch");
-        let p = t.0.join("litefs.yml");
-        write(&p, VALID);
-        let env = env_of(&[(EXPAND_VAR, "maybe")]);
-        assert_eq!(
-            load_file_with(&p, &env).map(|_| ()).map_err(|e| e.to_string()),
-            Err("LITEFS_GUARD_CONFIG_EXPAND_ENV=\"maybe\" is not understood; use 1 (expand ${VAR} references, the default) or 0 (read the file verbatim)".into())
-        );
+    fn a_file_litefs_would_refuse_is_found_with_its_problems() {
+        let t = tempdir();
+        let p = t.path().join("litefs.yml");
+        write(&p, &VALID.replace("static", "etcd"));
+        let env = env_of(&[]);
+        let found = discover(&Search {
+            explicit: Some(&p),
+            candidates: &[],
+            expand: true,
+            env: &env,
+        });
+        let d = found.ok().flatten().map(|d| d.document);
+        assert_eq!(d.as_ref().map(|d| d.mount_dir().is_ok()), Some(true));
+        assert_eq!(d.map(|d| d.problems.len()), Some(1));
     }
 
     fn sample(name: &str) -> PathBuf {
@@ -271,21 +245,26 @@ mod tests {
             .join(name)
     }
 
+    /// The strict reading of a sample, as LiteFS would read it.
     fn load_sample(name: &str, env: &[(&str, &str)]) -> Result<LiteFsConfig, String> {
-        load_file_with(&sample(name), &env_of(env)).map_err(|e| e.to_string())
+        let p = sample(name);
+        let env = env_of(env);
+        read_capped(&p)
+            .and_then(|b| parse_bytes(&b, &p.display().to_string(), Some(&env)))
+            .map_err(|e| e.to_string())
     }
 
     #[test]
     fn good_samples_load() {
         let c = load_sample("static.yml", &[]).unwrap_or_default();
         assert_eq!(c.mount_dir(), Some(Path::new("/litefs")));
-        assert_eq!(c.lease_type(), Some(crate::LeaseType::Static));
+        assert_eq!(c.lease_type(), Some(LeaseType::Static));
         assert!(c.is_candidate());
-        assert!(matches!(&c.exec, Some(crate::Exec::List(l)) if l.len() == 2));
+        assert!(matches!(&c.exec, Some(Exec::List(l)) if l.len() == 2));
         assert!(c.unknown_keys().is_empty());
 
         let c = load_sample("consul.yml", &[]).unwrap_or_default();
-        assert_eq!(c.lease_type(), Some(crate::LeaseType::Consul));
+        assert_eq!(c.lease_type(), Some(LeaseType::Consul));
         let consul = c
             .lease
             .as_ref()
@@ -353,18 +332,6 @@ mod tests {
             let p = sample(name);
             let want = want.replacen("{}", &p.display().to_string(), 1);
             assert_eq!(load_sample(name, &[]).map(|_| ()), Err(want), "{name}");
-        }
-    }
-
-    #[test]
-    fn hostname_falls_back_to_the_kernel() {
-        // Only the fallback branch is deterministic enough to check here.
-        if std::env::var_os("HOSTNAME").is_none() {
-            let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
-            assert_eq!(
-                process_env("HOSTNAME"),
-                kernel.map(|h| h.trim().to_owned()).filter(|h| !h.is_empty())
-            );
         }
     }
 }

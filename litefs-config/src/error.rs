@@ -43,6 +43,8 @@ pub enum ConfigError {
     Empty { file: String, after_expansion: bool },
 
     /// YAML syntax or type error, with serde_norway's key path in `message`.
+    /// Syntax makes the file unusable; a type error is a `Problem` of a
+    /// `Document` (see `document`).
     #[error("{file}{}: {message}; {hint}", location(.line, .column))]
     Yaml {
         file: String,
@@ -62,9 +64,6 @@ pub enum ConfigError {
         problem: String,
         fix: String,
     },
-
-    #[error("{var}={value:?} is not understood; use 1 (expand ${{VAR}} references, the default) or 0 (read the file verbatim)")]
-    BadEnvSwitch { var: &'static str, value: String },
 }
 
 fn location(line: &Option<usize>, column: &Option<usize>) -> String {

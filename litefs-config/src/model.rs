@@ -484,7 +484,10 @@ mod tests {
             ]
         );
         let fuse = c.fuse.unwrap_or_default();
-        assert_eq!(fuse.extra.get("alow-other"), Some(&serde_norway::Value::Bool(true)));
+        assert_eq!(
+            fuse.extra.get("alow-other"),
+            Some(&serde_norway::Value::Bool(true))
+        );
     }
 
     #[test]
