@@ -223,7 +223,18 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
     if format == "yaml" {
         return match &s.config {
             // Secrets (Consul token, backup auth token) are blanked: any SQL client can ask.
-            Some(c) => Ok(Value::Text(c.config.redacted().to_yaml())),
+            Some(c) => match &c.document.config {
+                Some(model) => Ok(Value::Text(model.redacted().to_yaml())),
+                // A value of the wrong type leaves no model to render.
+                None => Err(Error::BadArgument {
+                    name: "litefs_config",
+                    message: format!(
+                        "{} cannot be shown as YAML: {}; litefs_config() lists every problem under config_problems",
+                        lossy(&c.path),
+                        c.document.problems.first().map(ToString::to_string).unwrap_or_default()
+                    ),
+                }),
+            },
             None => Err(Error::BadArgument {
                 name: "litefs_config",
                 message: "no litefs.yml was found (set LITEFS_GUARD_CONFIG, or put litefs.yml in ./, $HOME or /etc)".into(),
@@ -256,7 +267,10 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
         "immediate": s.immediate,
         "keep_wal": s.keep_wal,
         "require_fuse": s.require_fuse,
-        "litefs": s.config.as_ref().map(|c| c.config.redacted().to_json()),
+        // What LiteFS would refuse in the file; the guard loaded regardless.
+        "config_problems": s.config.as_ref().map_or_else(Vec::new, |c| c.document.problems.iter().map(ToString::to_string).collect()),
+        // Null too when a value of the wrong type left no model.
+        "litefs": s.config.as_ref().and_then(|c| c.document.config.as_ref()).map(|m| m.redacted().to_json()),
     });
     Ok(Value::Text(j.to_string()))
 }

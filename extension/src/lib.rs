@@ -1,7 +1,7 @@
 //! litefs_guard: a SQLite loadable extension that makes every SQLite client
 //! on a LiteFS node safe. `lib.rs` only wires the modules together:
 //!
-//! - [`settings`] / [`config`]: what the guard is configured to do;
+//! - [`settings`]: what the guard is configured to do (litefs.yml through the `litefs_config` crate);
 //! - [`role`] / [`halt_lock`]: the one place that decides whether this node may write;
 //! - [`authorizer`]: prepare-time veto of writes, from SQLite's own parser;
 //! - [`vfs`]: execution-time write gate, IMMEDIATE for plain BEGIN, the WAL rule;
@@ -14,7 +14,6 @@ mod sqlite_api;
 
 mod authorizer;
 /// Public for the fuzz target and tools that read litefs.yml.
-pub mod config;
 mod connection;
 mod entry;
 mod error;

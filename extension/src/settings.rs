@@ -1,9 +1,10 @@
 //! Settings: read once per process from the environment (and litefs.yml),
-//! validated as a whole so nothing is ever half-configured.
+//! validated as a whole so nothing is ever half-configured. The one module
+//! that reads environment variables; litefs-config is handed what it needs.
 
-use crate::config::{self, Discovered};
 use crate::error::SettingsError;
 use crate::location::{self, Located};
+use litefs_config::{self as config, Discovered, Search};
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
@@ -65,10 +66,13 @@ pub struct Settings {
     pub require_fuse: bool,
     /// Put guarded databases in WAL on the primary and refuse leaving it.
     pub keep_wal: bool,
+    /// The litefs.yml read, if any. It may hold problems LiteFS would
+    /// refuse (`document.problems`, for `litefs_config()` to report): the
+    /// guard only needs `fuse.dir`, and only when LITEFS_GUARD_DIR is unset.
     pub config: Option<Discovered>,
-    /// Why a litefs.yml found by the search could not be used, when that did
-    /// not stop loading (`LITEFS_GUARD_DIR` names the mount, so the file's
-    /// `fuse.dir` is not needed). For `litefs_config()` to report.
+    /// Why a litefs.yml found by the search could not be read or parsed,
+    /// when that did not stop loading (`LITEFS_GUARD_DIR` names the mount,
+    /// so the file's `fuse.dir` is not needed). For `litefs_config()`.
     pub config_error: Option<String>,
 }
 
@@ -90,12 +94,30 @@ pub fn global() -> Result<&'static Settings, SettingsError> {
         return Ok(s);
     }
     let cwd = std::env::current_dir().ok();
+    let kernel_hostname = || std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
     let s = from_sources(&Sources {
-        var: &config::process_env_os,
+        var: &|name| with_hostname(name, std::env::var_os(name), &kernel_hostname),
         cwd: cwd.as_deref(),
         etc: Path::new(config::ETC_DIR),
     })?;
     Ok(SETTINGS.get_or_init(|| s))
+}
+
+/// Like LiteFS, which sets `HOSTNAME` from hostname(2) when it is unset so
+/// litefs.yml can say `${HOSTNAME}`: an unset or empty `HOSTNAME` is the
+/// kernel's host name (`kernel` reads it).
+fn with_hostname(
+    name: &str,
+    value: Option<OsString>,
+    kernel: &dyn Fn() -> Option<String>,
+) -> Option<OsString> {
+    if name != "HOSTNAME" || value.as_ref().is_some_and(|v| !v.is_empty()) {
+        return value;
+    }
+    kernel()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .map(OsString::from)
 }
 
 /// Everything settings are read from. [`global`] passes the process's own;
@@ -144,25 +166,40 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, SettingsError> {
         Some(d) => Some(validate_dir("LITEFS_GUARD_DIR", &d)?),
         None => None,
     };
-    let explicit = raw(config::CONFIG_VAR).map(PathBuf::from);
+    let explicit = raw(CONFIG_VAR).map(PathBuf::from);
     let home = raw("HOME").map(PathBuf::from);
-    let candidates = config::search_paths_in(src.cwd, home.as_deref(), src.etc);
+    let candidates = config::search_paths(src.cwd, home.as_deref(), src.etc);
+    // `0` reads the file verbatim, like `litefs mount -no-expand-env`.
+    let expand = parse_bool(EXPAND_VAR, var(EXPAND_VAR)?, true)?;
     // litefs.yml's own `${VAR}` expansion works on text.
     let text_env = |k: &str| (src.var)(k).map(|v| v.to_string_lossy().into_owned());
-    let (config, config_error) = match config::discover_in(&text_env, explicit.as_deref(), &candidates) {
-        Ok(c) => (c, None),
+    let search = Search {
+        explicit: explicit.as_deref(),
+        candidates: &candidates,
+        expand,
+        env: &text_env,
+    };
+    let (config, config_error) = match config::discover(&search) {
+        // What LiteFS alone would refuse (lease type, durations, URLs…) is
+        // kept for litefs_config() to report. Only the mount matters to the
+        // guard, and only when LITEFS_GUARD_DIR does not name it.
+        Ok(Some(found)) => match found.document.mount_dir() {
+            Err(problem) if env_dir.is_none() => return Err(SettingsError::Config(problem.to_string())),
+            _ => (Some(found), None),
+        },
+        Ok(None) => (None, None),
         // LITEFS_GUARD_DIR names the mount, so the guard does not need a
         // litefs.yml that the search happened to find (in ./, $HOME or
-        // /etc): a broken one must not stop the extension from loading. The
-        // error is kept for litefs_config() to show.
+        // /etc): one that cannot be read or parsed must not stop the
+        // extension from loading. The error is kept for litefs_config().
         // A file named by LITEFS_GUARD_CONFIG is different: the user asked
-        // for that file, so its failing to load fails loading.
+        // for that file, so its failing to read or parse fails loading.
         Err(e) if env_dir.is_some() && explicit.is_none() => (None, Some(e.to_string())),
         Err(e) => return Err(SettingsError::Config(e.to_string())),
     };
     let given_env = raw("LITEFS_GUARD_DIR").map(PathBuf::from);
     let (mount_dir, mount_given, mount_source) =
-        match (env_dir, config.as_ref().and_then(|c| c.config.mount_dir())) {
+        match (env_dir, config.as_ref().and_then(|c| c.document.mount_dir().ok())) {
             (Some(d), _) => (Some(d), given_env, MountSource::Env),
             (None, Some(d)) => (Some(canonical(d)), Some(d.to_path_buf()), MountSource::Config),
             (None, None) => (None, None, MountSource::DatabaseDir),
@@ -189,14 +226,25 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, SettingsError> {
     })
 }
 
+/// Names the litefs.yml to read; when set (non-empty), no search happens.
+const CONFIG_VAR: &str = "LITEFS_GUARD_CONFIG";
+/// Whether litefs.yml's `${VAR}` references are expanded.
+const EXPAND_VAR: &str = "LITEFS_GUARD_CONFIG_EXPAND_ENV";
+
+/// The one parser for every boolean setting. It accepts each value either
+/// former parser did, so nothing that loaded before fails now: the words
+/// 1/true/on/yes and 0/false/off/no (both had them), with surrounding
+/// whitespace ignored and blank meaning the default (as
+/// LITEFS_GUARD_CONFIG_EXPAND_ENV had it). Anything else is refused rather
+/// than guessed at: a typo must not silently turn a safety off.
 fn parse_bool(var: &'static str, value: Option<String>, default: bool) -> Result<bool, SettingsError> {
-    match value.as_deref() {
-        None => Ok(default),
-        Some("1") | Some("true") | Some("on") | Some("yes") => Ok(true),
-        Some("0") | Some("false") | Some("off") | Some("no") => Ok(false),
-        Some(other) => Err(SettingsError::Invalid {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some("1" | "true" | "on" | "yes") => Ok(true),
+        Some("0" | "false" | "off" | "no") => Ok(false),
+        Some(_) => Err(SettingsError::Invalid {
             var,
-            value: other.into(),
+            value: value.unwrap_or_default(),
             reason: "use 1 or 0".into(),
         }),
     }
@@ -468,5 +516,115 @@ mod tests {
         let err = from_env(e).unwrap_err().to_string();
         assert!(err.starts_with("LITEFS_GUARD_MARKER=\"prim"), "{err}");
         assert!(err.ends_with("is not valid: the value is not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn one_boolean_parser_for_every_switch() {
+        for var in [
+            "LITEFS_GUARD_IMMEDIATE",
+            "LITEFS_GUARD_WAL",
+            "LITEFS_GUARD_REQUIRE_FUSE",
+            EXPAND_VAR,
+        ] {
+            for (value, want) in [
+                ("1", true),
+                ("yes", true),
+                (" on ", true),
+                ("0", false),
+                ("off\n", false),
+                ("no", false),
+            ] {
+                assert_eq!(
+                    parse_bool(var, Some(value.into()), !want).ok(),
+                    Some(want),
+                    "{var}={value:?}"
+                );
+            }
+            assert_eq!(parse_bool(var, Some("  ".into()), true).ok(), Some(true), "{var}");
+            let e = from_env(env(&[(var, "maybe")])).unwrap_err();
+            assert_eq!(e.to_string(), format!("{var}=\"maybe\" is not valid: use 1 or 0"));
+        }
+    }
+
+    #[test]
+    fn expansion_follows_its_switch() {
+        let p = Place::new();
+        let file = p.dir("custom.yml");
+        std::fs::write(&file, valid_yml(Path::new("${MOUNT}"))).unwrap();
+        let mut e = env(&[
+            ("LITEFS_GUARD_CONFIG", file.to_str().unwrap()),
+            ("MOUNT", "/from-env"),
+        ]);
+        assert_eq!(
+            p.settings(&e).unwrap().mount_dir,
+            Some(PathBuf::from("/from-env"))
+        );
+        // Verbatim, `${MOUNT}` is not an absolute path: the mount is unusable.
+        e.insert(EXPAND_VAR.into(), "0".into());
+        let err = p.settings(&e).unwrap_err().to_string();
+        assert!(
+            err.contains("fuse.dir = \"${MOUNT}\": must be an absolute path"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn problems_only_litefs_cares_about_do_not_stop_loading() {
+        let p = Place::new();
+        let file = p.dir("custom.yml");
+        let text = valid_yml(Path::new("/from-yml"))
+            .replace("\"static\"", "\"etcd\"")
+            .replace("http://a:20202", "a:20202");
+        std::fs::write(&file, text).unwrap();
+        let s = p
+            .settings(&env(&[("LITEFS_GUARD_CONFIG", file.to_str().unwrap())]))
+            .unwrap();
+        assert_eq!(s.mount_source, MountSource::Config);
+        assert_eq!(s.mount_dir, Some(PathBuf::from("/from-yml")));
+        assert_eq!(s.config_error, None);
+        let doc = s.config.map(|c| c.document).unwrap();
+        // The wrong lease type leaves no model, so the URL rule is not reached.
+        assert!(doc.config.is_none());
+        assert_eq!(doc.problems.len(), 1);
+        assert!(
+            doc.problems[0].report.contains("lease.type"),
+            "{}",
+            doc.problems[0]
+        );
+    }
+
+    #[test]
+    fn a_bad_fuse_dir_stops_loading_only_when_the_mount_comes_from_the_file() {
+        let p = Place::new();
+        let file = p.dir("custom.yml");
+        std::fs::write(&file, valid_yml(Path::new("litefs"))).unwrap();
+        let mut e = env(&[("LITEFS_GUARD_CONFIG", file.to_str().unwrap())]);
+        let err = p.settings(&e).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}: fuse.dir = \"litefs\"", file.display())),
+            "{err}"
+        );
+        e.insert("LITEFS_GUARD_DIR".into(), "/nonexistent-litefs".into());
+        let s = p.settings(&e).unwrap();
+        assert_eq!(s.mount_source, MountSource::Env);
+        let problems = s.config.map(|c| c.document.problems).unwrap_or_default();
+        assert_eq!(problems.first().map(|p| p.to_string()), Some(err));
+    }
+
+    #[test]
+    fn hostname_falls_back_to_the_kernel() {
+        let kernel = || Some("node-k\n".to_owned());
+        let none = || None;
+        assert_eq!(with_hostname("HOSTNAME", None, &kernel), Some("node-k".into()));
+        assert_eq!(
+            with_hostname("HOSTNAME", Some("".into()), &kernel),
+            Some("node-k".into())
+        );
+        assert_eq!(
+            with_hostname("HOSTNAME", Some("mine".into()), &kernel),
+            Some("mine".into())
+        );
+        assert_eq!(with_hostname("HOSTNAME", None, &none), None);
+        assert_eq!(with_hostname("HOST", None, &kernel), None);
     }
 }

@@ -3,13 +3,15 @@ values, argument errors, and DIRECTONLY."""
 
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 
-from conftest import clean_env, run_json
+from conftest import clean_env, run_json, run_python
 
 CONFIG_KEYS = {
-    "version", "mount_dir", "mount_source", "database", "marker", "config_file", "config_error", "role",
+    "version", "mount_dir", "mount_source", "database", "marker", "config_file", "config_error",
+    "config_problems", "role",
     "is_primary", "may_write", "primary", "halt_lock", "reason", "vfs", "immediate",
     "keep_wal", "require_fuse", "litefs",
 }
@@ -33,7 +35,7 @@ def test_values_on_primary(node):
     assert cfg["primary"] is None and cfg["reason"] is None and cfg["halt_lock"] is False
     assert cfg["mount_dir"] == str(node.mount) and cfg["database"] == str(node.db)
     assert cfg["mount_source"] == "database directory" and cfg["marker"] == "replica"
-    assert cfg["config_file"] is None and cfg["litefs"] is None
+    assert cfg["config_file"] is None and cfg["litefs"] is None and cfg["config_problems"] == []
     assert cfg["vfs"] is True and cfg["immediate"] is True and cfg["keep_wal"] is True
     assert cfg["require_fuse"] is False
     assert cfg["version"] == "0.1.0"
@@ -176,6 +178,7 @@ def test_with_litefs_yml(tmp_path):
     cfg = out["config"]
     assert cfg["mount_source"] == "litefs.yml" and cfg["mount_dir"] == str(mount)
     assert cfg["config_file"] == str(cfg_file)
+    assert cfg["config_error"] is None and cfg["config_problems"] == []
     assert cfg["litefs"]["fuse"]["dir"] == str(mount)
     assert cfg["role"] == "replica" and out["primary"] == "node-a"
     assert f'dir: "{mount}"' in out["yaml"]
@@ -206,6 +209,54 @@ def test_require_fuse_default_with_litefs_yml(tmp_path):
     assert out["write"] == "SQLITE_READONLY"
     assert out["config"]["require_fuse"] is True and out["config"]["role"] == "not_running"
     assert "not a FUSE mount" in out["config"]["reason"]
+
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+SHOW_CONFIG = """
+    import json, sqlite3, litefs_guard
+    c = litefs_guard.connect(":memory:")
+    try:
+        y = c.execute("SELECT litefs_config('yaml')").fetchone()[0]
+    except sqlite3.OperationalError as e:
+        y = "error: " + str(e)
+    print(json.dumps({"config": json.loads(c.execute("SELECT litefs_config()").fetchone()[0]), "yaml": y}))
+    """
+
+
+@pytest.mark.parametrize("name, key, rendered", [
+    ("bad-lease-type.yml", "lease.type", False),
+    ("bad-duration.yml", "lease.consul.ttl", False),
+    ("bad-url.yml", "lease.advertise-url", True),
+])
+def test_problems_only_litefs_cares_about_do_not_stop_loading(tmp_path, name, key, rendered):
+    """A named litefs.yml with a usable fuse.dir loads; what LiteFS would
+    refuse is listed in config_problems, FILE:LINE:COL first where known. The
+    model is shown when every value fits it (a bad URL), else null (a
+    lease type or duration the model cannot hold)."""
+    cfg_file = CONFIGS / name
+    out = run_json(SHOW_CONFIG, env=clean_env(LITEFS_GUARD_CONFIG=cfg_file, HOME=tmp_path))
+    cfg = out["config"]
+    assert cfg["mount_source"] == "litefs.yml" and cfg["config_file"] == str(cfg_file)
+    assert cfg["config_error"] is None
+    [problem] = cfg["config_problems"]
+    assert problem.startswith(str(cfg_file)) and key in problem, problem
+    if rendered:
+        assert cfg["litefs"]["fuse"]["dir"] == "/litefs"
+        assert out["yaml"].startswith("fuse:")
+    else:
+        assert cfg["litefs"] is None
+        assert out["yaml"].startswith(f"error: litefs_config(): {cfg_file} cannot be shown as YAML: {problem}"), out["yaml"]
+
+
+@pytest.mark.parametrize("name", [
+    "bad-syntax.yml", "bad-not-utf8.yml", "bad-alias-bomb.yml", "bad-empty.yml", "bad-relative-dir.yml",
+])
+def test_a_named_litefs_yml_the_guard_cannot_use_stops_loading(tmp_path, name):
+    """Not YAML, or no usable fuse.dir while the mount comes from the file."""
+    cfg_file = CONFIGS / name
+    r = run_python("import litefs_guard; litefs_guard.ensure_loaded()",
+                   env=clean_env(LITEFS_GUARD_CONFIG=cfg_file, HOME=tmp_path))
+    assert r.returncode != 0 and str(cfg_file) in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("fn", ["litefs_is_primary()", "litefs_primary()", "litefs_config()", "litefs_guard_stats()"])

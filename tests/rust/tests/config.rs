@@ -1,5 +1,6 @@
 //! litefs.yml drives the guard: the mount comes from `fuse.dir`, the strict
-//! FUSE check is on by default, a bad file stops loading with its location.
+//! FUSE check is on by default, a file the guard cannot use stops loading
+//! with its location; what only LiteFS checks is reported, not fatal.
 //! Each case runs in a fresh process (settings are read once per process).
 
 mod common;
@@ -253,12 +254,35 @@ fn yaml_rendering_is_available_and_hides_secrets() {
 }
 
 #[test]
-fn an_invalid_config_stops_loading_with_file_line_and_reason() {
+fn a_config_the_guard_cannot_use_stops_loading_with_file_line_and_reason() {
     let m = Mount::new("cfg-bad");
     let p = m.dir.join("litefs.yml");
+    // Only LiteFS cares about the lease type: the guard loads, takes its
+    // mount from fuse.dir and reports the problem.
     std::fs::write(
         &p,
         "fuse:\n  dir: \"/litefs\"\ndata:\n  dir: \"/var/lib/litefs\"\nlease:\n  type: \"raft\"\n",
+    )
+    .unwrap();
+    let out = run(
+        &[("LITEFS_GUARD_CONFIG", p.to_str().unwrap())],
+        &m.db("app.db"),
+        &[
+            "SELECT json_extract(litefs_config(), '$.mount_dir')",
+            "SELECT json_extract(litefs_config(), '$.config_problems[0]')",
+        ],
+    );
+    assert_eq!(out[0], "ok /litefs", "{out:?}");
+    assert!(
+        out[1].starts_with(&format!("ok {}:6:9: lease.type", p.display())) && out[1].contains("raft"),
+        "{}",
+        out[1]
+    );
+
+    // A relative fuse.dir is the guard's own business: loading fails.
+    std::fs::write(
+        &p,
+        "fuse:\n  dir: \"litefs\"\ndata:\n  dir: \"/var/lib/litefs\"\nlease:\n  type: \"static\"\n",
     )
     .unwrap();
     let out = run(
@@ -273,7 +297,7 @@ fn an_invalid_config_stops_loading_with_file_line_and_reason() {
         out[0]
     );
     assert!(
-        out[0].contains(p.to_str().unwrap()) && out[0].contains("lease.type") && out[0].contains("raft"),
+        out[0].contains(p.to_str().unwrap()) && out[0].contains("fuse.dir"),
         "{}",
         out[0]
     );

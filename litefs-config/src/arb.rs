@@ -6,7 +6,7 @@ use super::model::*;
 use proptest::collection::{btree_map, vec};
 use proptest::option;
 use proptest::prelude::*;
-use serde_yaml::{Mapping, Number, Value};
+use serde_norway::{Mapping, Number, Value};
 
 #[rustfmt::skip]
 const TRICKY: &[&str] = &[

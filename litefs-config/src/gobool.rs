@@ -50,7 +50,7 @@ mod tests {
     }
 
     fn b(yaml: &str) -> Result<Option<bool>, String> {
-        serde_yaml::from_str::<T>(yaml)
+        serde_norway::from_str::<T>(yaml)
             .map(|t| t.b)
             .map_err(|e| e.to_string())
     }

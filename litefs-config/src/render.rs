@@ -8,12 +8,12 @@
 //! and parsing the output gives back the same config with expansion on or off.
 
 use serde::Serialize;
-use serde_yaml::{Mapping, Value};
+use serde_norway::{Mapping, Value};
 use std::fmt::Write;
 
 /// Renders anything serializable, e.g. a `LiteFsConfig`.
 pub(crate) fn render<T: Serialize>(value: &T) -> String {
-    match serde_yaml::to_value(value) {
+    match serde_norway::to_value(value) {
         Ok(v) => render_value(&v),
         // Our model only has string keys, so this is not expected; keep the
         // output valid YAML that says what happened.
@@ -119,7 +119,7 @@ fn flow(v: &Value) -> String {
     match v {
         Value::Null => "null".to_owned(),
         Value::Bool(b) => b.to_string(),
-        // serde_yaml prints floats so they read back as floats (1.0, 1e100,
+        // serde_norway prints floats so they read back as floats (1.0, 1e100,
         // .inf, .nan) and integers as plain digits.
         Value::Number(n) => n.to_string(),
         Value::String(s) => quote(s),
@@ -161,7 +161,7 @@ fn tag_text(tag: &str) -> String {
 /// JSON for a config: every key as in YAML (non-string keys of unknown
 /// entries become their YAML text), plus `"unknown_keys"`.
 pub(crate) fn render_json<T: Serialize>(value: &T, unknown_keys: Vec<String>) -> serde_json::Value {
-    let mut json = match serde_yaml::to_value(value) {
+    let mut json = match serde_norway::to_value(value) {
         Ok(v) => to_json(&v),
         Err(e) => serde_json::json!({ "error": e.to_string() }),
     };
@@ -254,7 +254,7 @@ mod tests {
     use super::*;
 
     fn back(yaml: &str) -> Result<Value, String> {
-        serde_yaml::from_str(yaml).map_err(|e| e.to_string())
+        serde_norway::from_str(yaml).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -324,8 +324,8 @@ mod tests {
     #[test]
     fn tags_round_trip_with_odd_names() {
         for tag in ["!t", "!a$b", "!x y", "!é", "!a,b[c]{d}", "!%"] {
-            let v = Value::Tagged(Box::new(serde_yaml::value::TaggedValue {
-                tag: serde_yaml::value::Tag::new(tag),
+            let v = Value::Tagged(Box::new(serde_norway::value::TaggedValue {
+                tag: serde_norway::value::Tag::new(tag),
                 value: Value::String("v".into()),
             }));
             let doc = Value::Mapping([(Value::String("k".into()), v)].into_iter().collect());
@@ -342,9 +342,9 @@ mod tests {
     }
 
     mod properties {
-        use crate::config::arb::config;
-        use crate::config::model::LiteFsConfig;
-        use crate::config::parse::{from_yaml, parse_str};
+        use crate::arb::config;
+        use crate::model::LiteFsConfig;
+        use crate::parse::{from_yaml, parse_str};
         use proptest::prelude::*;
 
         fn hostile(_: &str) -> Option<String> {

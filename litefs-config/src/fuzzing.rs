@@ -2,12 +2,15 @@
 //! `cargo test` that replays the fuzz corpus and the sample configs, so the
 //! same checks run where no nightly toolchain is available.
 
+use super::document::{parse_document_bytes, Document};
+use super::error::ConfigError;
 use super::model::LiteFsConfig;
 use super::parse::{parse_bytes, parse_str, EnvLookup};
 use super::render::render;
 
-/// Parses `data` (with and without env expansion); whatever parses must
-/// render to YAML that parses back to the same config and renders the same.
+/// Parses `data` (with and without env expansion), strictly and leniently;
+/// the two must agree, and whatever parses must render to YAML that parses
+/// back to the same config and renders the same.
 /// Panics on a broken invariant: that is what the fuzzer looks for.
 #[doc(hidden)]
 pub fn check_one(data: &[u8]) {
@@ -19,9 +22,31 @@ pub fn check_one(data: &[u8]) {
     };
     let lookups: [EnvLookup<'_>; 2] = [None, Some(&env)];
     for lookup in lookups {
-        if let Ok(config) = parse_bytes(data, "fuzz", lookup) {
+        let strict = parse_bytes(data, "fuzz", lookup);
+        agrees_with_lenient(&strict, parse_document_bytes(data, "fuzz", lookup));
+        if let Ok(config) = strict {
             round_trips(&config);
         }
+    }
+}
+
+/// The lenient reading is the strict one with problems listed instead of
+/// raised: the same config when there are none, a problem otherwise, and an
+/// error only where the strict one fails too.
+fn agrees_with_lenient(strict: &Result<LiteFsConfig, ConfigError>, lenient: Result<Document, ConfigError>) {
+    match (strict, lenient) {
+        (Ok(c), Ok(d)) => {
+            assert!(
+                d.problems.is_empty(),
+                "strict accepts, lenient lists {:?}",
+                d.problems
+            );
+            assert_eq!(d.config.as_ref(), Some(c));
+            assert_eq!(d.mount_dir().ok(), c.fuse_dir());
+        }
+        (Err(e), Ok(d)) => assert_eq!(d.problems.first().map(|p| p.report.clone()), Some(e.to_string())),
+        (Err(_), Err(_)) => {}
+        (Ok(_), Err(e)) => panic!("strict accepts, lenient refuses: {e}"),
     }
 }
 
@@ -60,10 +85,10 @@ mod tests {
     #[test]
     fn replay_sample_configs_and_fuzz_corpus() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let samples = files(&root.join("tests/configs"));
+        let samples = files(&root.join("../tests/configs"));
         assert!(samples.len() >= 4, "tests/configs has {} files", samples.len());
         let mut count = 0;
-        for dir in ["tests/configs", "fuzz/corpus/config_parse"] {
+        for dir in ["../tests/configs", "fuzz/corpus/config_parse"] {
             for path in files(&root.join(dir)) {
                 let data = std::fs::read(&path).unwrap_or_default();
                 // Same input cap as the fuzz target.

@@ -1,5 +1,6 @@
 //! Text to validated model: UTF-8 check, env expansion, YAML with a work
-//! budget, then validation.
+//! budget, then validation. The pieces are shared with `document`, the
+//! lenient form.
 
 use super::budget::{check_flow_brackets, Budget, Limited};
 use super::error::ConfigError;
@@ -7,39 +8,36 @@ use super::expand::expand_env;
 use super::model::LiteFsConfig;
 use super::validate::validate;
 use serde::Deserialize;
+use serde_norway::Value;
+use std::borrow::Cow;
 
 /// An environment: variable name to value (None = unset).
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// How `${VAR}` references are resolved; `None` turns expansion off.
 pub type EnvLookup<'a> = Option<Env<'a>>;
 
-/// Parses and validates litefs.yml text. `file` names the source in errors.
-/// With `env` set, `${VAR}`/`$VAR` are expanded first, as LiteFS does; error
-/// positions then refer to the expanded text (the same unless a value has
-/// a newline).
+/// Parses and validates litefs.yml text, strictly: the config only if
+/// LiteFS would accept it, else the first problem. `file` names the source
+/// in errors. With `env` set, `${VAR}`/`$VAR` are expanded first, as LiteFS
+/// does; error positions then refer to the expanded text (the same unless a
+/// value has a newline). [`crate::parse_document`] is the lenient form.
 pub fn parse_str(text: &str, file: &str, env: EnvLookup<'_>) -> Result<LiteFsConfig, ConfigError> {
-    if text.trim().is_empty() {
-        return Err(empty(file, false));
+    let text = expanded(text, file, env)?;
+    let config = from_yaml(&text, file)?;
+    match validate(&config, file).into_iter().next() {
+        Some(problem) => Err(problem),
+        None => Ok(config),
     }
-    let expanded;
-    let text = match env {
-        Some(lookup) => {
-            expanded = expand_env(text, lookup);
-            if expanded.trim().is_empty() {
-                return Err(empty(file, true));
-            }
-            expanded.as_str()
-        }
-        None => text,
-    };
-    let config = from_yaml(text, file)?;
-    validate(&config, file)?;
-    Ok(config)
 }
 
 /// `parse_str` for raw file bytes, refusing anything that is not UTF-8.
 pub fn parse_bytes(bytes: &[u8], file: &str, env: EnvLookup<'_>) -> Result<LiteFsConfig, ConfigError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
+    parse_str(utf8(bytes, file)?, file, env)
+}
+
+/// The bytes as text, or where the first byte that is not UTF-8 is.
+pub(crate) fn utf8<'a>(bytes: &'a [u8], file: &str) -> Result<&'a str, ConfigError> {
+    std::str::from_utf8(bytes).map_err(|e| {
         let valid = &bytes[..e.valid_up_to()];
         // The prefix is valid UTF-8, so this never falls back.
         let prefix = std::str::from_utf8(valid).unwrap_or_default();
@@ -51,8 +49,27 @@ pub fn parse_bytes(bytes: &[u8], file: &str, env: EnvLookup<'_>) -> Result<LiteF
             offset: e.valid_up_to(),
             byte: bytes.get(e.valid_up_to()).copied().unwrap_or_default(),
         }
-    })?;
-    parse_str(text, file, env)
+    })
+}
+
+/// The text after `${VAR}` expansion (when `env` is set); an error when it
+/// is blank before or after.
+pub(crate) fn expanded<'a>(
+    text: &'a str,
+    file: &str,
+    env: EnvLookup<'_>,
+) -> Result<Cow<'a, str>, ConfigError> {
+    if text.trim().is_empty() {
+        return Err(empty(file, false));
+    }
+    let Some(lookup) = env else {
+        return Ok(Cow::Borrowed(text));
+    };
+    let expanded = expand_env(text, lookup);
+    if expanded.trim().is_empty() {
+        return Err(empty(file, true));
+    }
+    Ok(Cow::Owned(expanded))
 }
 
 fn empty(file: &str, after_expansion: bool) -> ConfigError {
@@ -64,6 +81,17 @@ fn empty(file: &str, after_expansion: bool) -> ConfigError {
 
 /// YAML to model, without validation.
 pub(crate) fn from_yaml(text: &str, file: &str) -> Result<LiteFsConfig, ConfigError> {
+    under_budget(text, file)
+}
+
+/// YAML to a generic value: fails only on what makes the text unusable as
+/// YAML at all (syntax, several documents, nesting, the work budget), never
+/// on a value of the wrong type for LiteFS.
+pub(crate) fn yaml_value(text: &str, file: &str) -> Result<Value, ConfigError> {
+    under_budget(text, file)
+}
+
+fn under_budget<T: for<'de> Deserialize<'de>>(text: &str, file: &str) -> Result<T, ConfigError> {
     check_flow_brackets(text).map_err(|message| ConfigError::Yaml {
         file: file.to_owned(),
         line: None,
@@ -72,17 +100,17 @@ pub(crate) fn from_yaml(text: &str, file: &str) -> Result<LiteFsConfig, ConfigEr
         hint: "write nested values in block style, one key per line",
     })?;
     let budget = Budget::default();
-    LiteFsConfig::deserialize(Limited {
-        inner: serde_yaml::Deserializer::from_str(text),
+    T::deserialize(Limited {
+        inner: serde_norway::Deserializer::from_str(text),
         budget: &budget,
     })
     .map_err(|e| yaml_error(&e, file))
 }
 
-fn yaml_error(e: &serde_yaml::Error, file: &str) -> ConfigError {
+fn yaml_error(e: &serde_norway::Error, file: &str) -> ConfigError {
     let loc = e.location();
     let mut message = e.to_string();
-    // serde_yaml writes the position into the message (at the end, or before
+    // serde_norway writes the position into the message (at the end, or before
     // libyaml's ", while parsing …" context); we lead with it instead.
     if let Some(l) = &loc {
         let suffix = format!(" at line {} column {}", l.line(), l.column());
@@ -223,7 +251,7 @@ mod tests {
 
     #[test]
     fn wide_alias_fan_out_is_stopped_by_the_budget() {
-        // Under serde_yaml's own repetition limit, yet 2 GB once expanded.
+        // Under serde_norway's own repetition limit, yet 2 GB once expanded.
         let mut doc = format!("{MINIMAL}big: &big \"{}\"\nlease2: [", "x".repeat(100_000));
         doc.push_str(&"*big,".repeat(20_000));
         doc.push_str("]\n");

@@ -42,7 +42,9 @@ pub enum ConfigError {
     #[error("{file}: {}; LiteFS needs at least fuse.dir, data.dir and lease.type", if *.after_expansion { "empty after environment expansion (every ${VAR} in it is unset?)" } else { "the file is empty" })]
     Empty { file: String, after_expansion: bool },
 
-    /// YAML syntax or type error, with serde_yaml's key path in `message`.
+    /// YAML syntax or type error, with serde_norway's key path in `message`.
+    /// Syntax makes the file unusable; a type error is a `Problem` of a
+    /// `Document` (see `document`).
     #[error("{file}{}: {message}; {hint}", location(.line, .column))]
     Yaml {
         file: String,
@@ -62,9 +64,6 @@ pub enum ConfigError {
         problem: String,
         fix: String,
     },
-
-    #[error("{var}={value:?} is not understood; use 1 (expand ${{VAR}} references, the default) or 0 (read the file verbatim)")]
-    BadEnvSwitch { var: &'static str, value: String },
 }
 
 fn location(line: &Option<usize>, column: &Option<usize>) -> String {

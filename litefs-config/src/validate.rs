@@ -11,28 +11,31 @@ use super::error::ConfigError;
 use super::model::{Exec, LiteFsConfig};
 use std::path::{Component, Path};
 
-pub(crate) fn validate(c: &LiteFsConfig, file: &str) -> Result<(), ConfigError> {
-    let bad = |key: &str, value: Option<&str>, problem: &str, fix: &str| {
-        Err(ConfigError::invalid(file, key, value, problem, fix))
-    };
+/// Records one problem: key, value as shown, what is wrong, what to do.
+type Report<'a> = dyn FnMut(&str, Option<&str>, &str, &str) + 'a;
 
+/// Every problem found, in a fixed order (directories, exec, addresses,
+/// lease, backup, durations): a checker shows them all at once.
+pub(crate) fn validate(c: &LiteFsConfig, file: &str) -> Vec<ConfigError> {
     let fuse_dir = c.fuse.as_ref().and_then(|f| f.dir.as_deref());
     let data_dir = c.data.as_ref().and_then(|d| d.dir.as_deref());
-    check_dir(
-        file,
-        "fuse.dir",
-        fuse_dir,
-        "the directory LiteFS mounts, e.g. \"/litefs\"",
-    )?;
-    check_dir(
-        file,
-        "data.dir",
-        data_dir,
-        "LiteFS's own storage, e.g. \"/var/lib/litefs\"",
-    )?;
-    if let (Some(f), Some(d)) = (fuse_dir, data_dir) {
+    let dirs = [
+        check_dir(file, "fuse.dir", fuse_dir, FUSE_DIR_WHAT),
+        check_dir(
+            file,
+            "data.dir",
+            data_dir,
+            "LiteFS's own storage, e.g. \"/var/lib/litefs\"",
+        ),
+    ];
+    let dirs_ok = dirs.iter().all(Result::is_ok);
+    let mut problems: Vec<ConfigError> = dirs.into_iter().filter_map(Result::err).collect();
+    let mut bad = |key: &str, value: Option<&str>, problem: &str, fix: &str| {
+        problems.push(ConfigError::invalid(file, key, value, problem, fix));
+    };
+    if let (true, Some(f), Some(d)) = (dirs_ok, fuse_dir, data_dir) {
         if Path::new(f).components().eq(Path::new(d).components()) {
-            return bad(
+            bad(
                 "data.dir",
                 Some(d),
                 "is the same directory as fuse.dir",
@@ -42,17 +45,15 @@ pub(crate) fn validate(c: &LiteFsConfig, file: &str) -> Result<(), ConfigError> 
     }
 
     match &c.exec {
-        Some(Exec::Command(cmd)) if cmd.trim().is_empty() => {
-            return bad(
-                "exec",
-                Some(cmd),
-                "is an empty command, which LiteFS crashes on",
-                "give the command line to run, or remove exec",
-            );
-        }
+        Some(Exec::Command(cmd)) if cmd.trim().is_empty() => bad(
+            "exec",
+            Some(cmd),
+            "is an empty command, which LiteFS crashes on",
+            "give the command line to run, or remove exec",
+        ),
         Some(Exec::List(list)) => {
-            if let Some((i, e)) = list.iter().enumerate().find(|(_, e)| e.cmd.trim().is_empty()) {
-                return bad(
+            for (i, e) in list.iter().enumerate().filter(|(_, e)| e.cmd.trim().is_empty()) {
+                bad(
                     &format!("exec[{i}].cmd"),
                     Some(&e.cmd),
                     "is an empty command, which LiteFS crashes on",
@@ -63,39 +64,42 @@ pub(crate) fn validate(c: &LiteFsConfig, file: &str) -> Result<(), ConfigError> 
         _ => {}
     }
 
-    let addr = |key: &str, value: Option<&String>, port: Port, example: &str| match value {
-        Some(v) if !v.is_empty() => check_addr(v, port)
-            .or_else(|problem| bad(key, Some(v), &problem, &format!("write it like {example:?}"))),
-        _ => Ok(()),
+    let mut addr = |key: &str, value: Option<&String>, port: Port, example: &str| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            if let Err(problem) = check_addr(v, port) {
+                bad(key, Some(v), &problem, &format!("write it like {example:?}"));
+            }
+        }
     };
-    let url = |key: &str, value: Option<&String>, example: &str| match value {
-        Some(v) if !v.is_empty() => check_url(v).or_else(|problem| {
-            bad(
-                key,
-                Some(&redact_url(v)),
-                &problem,
-                &format!("write it like {example:?}"),
-            )
-        }),
-        _ => Ok(()),
-    };
-
     if let Some(h) = &c.http {
-        addr("http.addr", h.addr.as_ref(), Port::ListenAny, ":20202")?;
+        addr("http.addr", h.addr.as_ref(), Port::ListenAny, ":20202");
     }
     if let Some(p) = &c.proxy {
-        addr("proxy.addr", p.addr.as_ref(), Port::ListenAny, ":8080")?;
+        addr("proxy.addr", p.addr.as_ref(), Port::ListenAny, ":8080");
         addr(
             "proxy.target",
             p.target.as_ref(),
             Port::Required,
             "localhost:8081",
-        )?;
+        );
     }
+
+    let url = |bad: &mut Report<'_>, key: &str, value: Option<&String>, example: &str| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            if let Err(problem) = check_url(v) {
+                bad(
+                    key,
+                    Some(&redact_url(v)),
+                    &problem,
+                    &format!("write it like {example:?}"),
+                );
+            }
+        }
+    };
 
     let lease = c.lease.as_ref();
     if lease.and_then(|l| l.kind).is_none() {
-        return bad(
+        bad(
             "lease.type",
             None,
             "is missing",
@@ -104,16 +108,22 @@ pub(crate) fn validate(c: &LiteFsConfig, file: &str) -> Result<(), ConfigError> 
     }
     if let Some(l) = lease {
         url(
+            &mut bad,
             "lease.advertise-url",
             l.advertise_url.as_ref(),
             "http://myhost:20202",
-        )?;
+        );
         if let Some(consul) = &l.consul {
-            url("lease.consul.url", consul.url.as_ref(), "http://myhost:8500")?;
+            url(
+                &mut bad,
+                "lease.consul.url",
+                consul.url.as_ref(),
+                "http://myhost:8500",
+            );
         }
         let filtered = l.databases.as_ref().is_some_and(|d| !d.is_empty());
         if filtered && c.is_candidate() {
-            return bad(
+            bad(
                 "lease.databases",
                 None,
                 "is a replication filter, which LiteFS refuses on candidate nodes (lease.candidate defaults to true)",
@@ -125,21 +135,19 @@ pub(crate) fn validate(c: &LiteFsConfig, file: &str) -> Result<(), ConfigError> 
     if let Some(b) = &c.backup {
         match b.kind.as_deref() {
             None | Some("" | "file" | "litefs-cloud") => {}
-            Some(other) => {
-                return bad(
-                    "backup.type",
-                    Some(other),
-                    "is not a LiteFS backup type",
-                    "use \"file\" or \"litefs-cloud\", or remove backup",
-                );
-            }
+            Some(other) => bad(
+                "backup.type",
+                Some(other),
+                "is not a LiteFS backup type",
+                "use \"file\" or \"litefs-cloud\", or remove backup",
+            ),
         }
-        url("backup.url", b.url.as_ref(), "https://litefs.fly.io")?;
+        url(&mut bad, "backup.url", b.url.as_ref(), "https://litefs.fly.io");
     }
 
     for (key, d) in durations(c) {
         if d.as_nanos() < 0 {
-            return bad(
+            bad(
                 key,
                 Some(d.as_str()),
                 "must not be negative",
@@ -147,11 +155,14 @@ pub(crate) fn validate(c: &LiteFsConfig, file: &str) -> Result<(), ConfigError> 
             );
         }
     }
-    Ok(())
+    problems
 }
 
+/// What `fuse.dir` should be, for messages.
+pub(crate) const FUSE_DIR_WHAT: &str = "the directory LiteFS mounts, e.g. \"/litefs\"";
+
 /// Required, absolute, no `..`, no NUL.
-fn check_dir(file: &str, key: &str, value: Option<&str>, what: &str) -> Result<(), ConfigError> {
+pub(crate) fn check_dir(file: &str, key: &str, value: Option<&str>, what: &str) -> Result<(), ConfigError> {
     let bad =
         |v: Option<&str>, problem: &str, fix: String| Err(ConfigError::invalid(file, key, v, problem, fix));
     let v = match value {
@@ -222,7 +233,7 @@ fn durations(c: &LiteFsConfig) -> Vec<(&'static str, &GoDuration)> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::parse::parse_str;
+    use crate::parse::parse_str;
 
     const BASE: &str = "fuse:\n  dir: /litefs\ndata:\n  dir: /var/lib/litefs\nlease:\n  type: static\n";
 

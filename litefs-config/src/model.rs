@@ -16,7 +16,7 @@ use std::fmt;
 use std::path::Path;
 
 /// Unknown keys of one mapping, sorted so rendering is deterministic.
-pub type Extra = BTreeMap<String, serde_yaml::Value>;
+pub type Extra = BTreeMap<String, serde_norway::Value>;
 
 /// LiteFS's default `http.addr`.
 pub const DEFAULT_HTTP_ADDR: &str = ":20202";
@@ -303,7 +303,7 @@ pub struct TracingConfig {
 
 impl<'de> Deserialize<'de> for Exec {
     // Hand-written rather than `untagged`: untagged buffers the value and
-    // loses serde_yaml's line/column and key path in errors.
+    // loses serde_norway's line/column and key path in errors.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
@@ -434,7 +434,7 @@ mod tests {
     use super::*;
 
     fn de(yaml: &str) -> Result<LiteFsConfig, String> {
-        serde_yaml::from_str(yaml).map_err(|e| e.to_string())
+        serde_norway::from_str(yaml).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -484,7 +484,10 @@ mod tests {
             ]
         );
         let fuse = c.fuse.unwrap_or_default();
-        assert_eq!(fuse.extra.get("alow-other"), Some(&serde_yaml::Value::Bool(true)));
+        assert_eq!(
+            fuse.extra.get("alow-other"),
+            Some(&serde_norway::Value::Bool(true))
+        );
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! litefs.yml: find, parse, validate and render LiteFS's configuration.
 //!
-//! - Finding: `LITEFS_GUARD_CONFIG`, else `./litefs.yml`, `$HOME/litefs.yml`,
-//!   `/etc/litefs.yml` (LiteFS's order).
-//! - Reading: regular files only, at most 1 MiB, UTF-8.
-//! - `${VAR}`/`$VAR` expansion over the whole text, as LiteFS does, unless
-//!   `LITEFS_GUARD_CONFIG_EXPAND_ENV=0`.
-//! - Parsing with serde_yaml under a work budget (alias bombs, deep nesting).
+//! - Finding: the file the caller names, else `./litefs.yml`,
+//!   `$HOME/litefs.yml`, `/etc/litefs.yml` (LiteFS's order). The crate reads
+//!   no environment: the caller passes paths and a variable lookup.
+//! - Reading: regular files only, at most 1 MiB, UTF-8, never blocking.
+//! - `${VAR}`/`$VAR` expansion over the whole text, as LiteFS does, when
+//!   the caller turns it on.
+//! - Parsing with serde_norway under a work budget (alias bombs, deep nesting).
 //! - Validation of the rules LiteFS enforces at startup and of value shapes.
+//!   Strict ([`parse_str`]: the config or the first problem) or lenient
+//!   ([`parse_document`], [`check_file`]: `fuse.dir` and the model kept
+//!   apart from every [`Problem`], with FILE:LINE:COL where known).
 //! - Rendering back to YAML that parses to the same config, with expansion
 //!   on or off.
 
@@ -14,7 +18,9 @@ mod address;
 #[cfg(test)]
 mod arb;
 mod budget;
+mod check;
 mod discover;
+mod document;
 mod duration;
 mod error;
 mod expand;
@@ -22,6 +28,7 @@ mod fuzzing;
 mod gobool;
 mod model;
 mod parse;
+mod problem;
 mod read;
 mod render;
 mod validate;
@@ -29,10 +36,9 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use budget::{MAX_NODES, MAX_SCALAR_BYTES};
-pub use discover::{
-    discover_from, discover_in, discover_with, load_file, load_file_with, process_env, process_env_os,
-    search_paths, search_paths_in, CONFIG_VAR, ETC_DIR, EXPAND_VAR,
-};
+pub use check::{check_file, check_str};
+pub use discover::{discover, load_file, search_paths, Search, ETC_DIR};
+pub use document::{parse_document, parse_document_bytes, Document};
 pub use duration::{DurationError, GoDuration};
 pub use error::{ConfigError, MAX_CONFIG_BYTES};
 pub use expand::expand_env;
@@ -43,23 +49,13 @@ pub use model::{
     LeaseType, LiteFsConfig, LogConfig, LogFormat, ProxyConfig, TracingConfig, DEFAULT_HTTP_ADDR,
 };
 pub use parse::{parse_bytes, parse_str, Env, EnvLookup};
+pub use problem::Problem;
 
-/// A litefs.yml that was found and parsed.
+/// A litefs.yml that was found and is YAML.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Discovered {
     pub path: PathBuf,
-    pub config: LiteFsConfig,
-}
-
-/// LITEFS_GUARD_CONFIG, else ./litefs.yml, $HOME/litefs.yml, /etc/litefs.yml.
-/// Ok(None) when no file exists; Err when a file exists but is invalid (or
-/// LITEFS_GUARD_CONFIG names one that does not exist).
-pub fn discover() -> Result<Option<Discovered>, ConfigError> {
-    let cwd = std::env::current_dir().ok();
-    let explicit = process_env_os(CONFIG_VAR).map(PathBuf::from);
-    let home = process_env_os("HOME").map(PathBuf::from);
-    let candidates = search_paths_in(cwd.as_deref(), home.as_deref(), Path::new(ETC_DIR));
-    discover_in(&process_env, explicit.as_deref(), &candidates)
+    pub document: Document,
 }
 
 impl LiteFsConfig {

@@ -254,7 +254,7 @@ impl<'de> Deserialize<'de> for GoDuration {
                 GoDuration::parse(v).map_err(|e| E::custom(format_args!("invalid Go duration {v:?}: {e}")))
             }
         }
-        // Asking for a string makes serde_yaml hand over `10` as "10", which
+        // Asking for a string makes serde_norway hand over `10` as "10", which
         // then fails with "missing unit" instead of a vaguer type error.
         d.deserialize_str(V)
     }

@@ -1,9 +1,9 @@
 //! A work budget for deserializing one document.
 //!
-//! serde_yaml 0.9 limits alias *jumps* to 100 × the number of events, which
-//! still lets a 160 KB file of anchors and aliases expand into gigabytes and
-//! take minutes (measured: 2 GB / 7.7 s for 20k aliases to one 100 KB scalar;
-//! 6.6 GB / 45 s for 5k aliases to one 10k-item list). Every value serde_yaml
+//! serde_norway (serde_yaml 0.9's maintained fork, the same code here)
+//! limits alias *jumps* to 100 × the number of events, which still lets a
+//! 160 KB file of anchors and aliases expand into gigabytes and take minutes (measured: 2 GB / 7.7 s for 20k aliases to one 100 KB scalar;
+//! 6.6 GB / 45 s for 5k aliases to one 10k-item list). Every value serde_norway
 //! produces, alias replays included, goes through the wrapper below, which
 //! counts nodes and scalar bytes and stops the parse when either runs out.
 //! An alias-free file under the 1 MiB size cap never reaches the byte limit.
@@ -26,7 +26,7 @@ pub const MAX_SCALAR_BYTES: usize = 4 * 1024 * 1024;
 
 /// libyaml's scanner slows down quadratically on directly nested flow
 /// collections (`[[[[…`, `{a: {a: …`: measured 3.6 s for 40k `[`, so a
-/// 1 MiB file of them would run for most of an hour). serde_yaml's depth
+/// 1 MiB file of them would run for most of an hour). serde_norway's depth
 /// limit only applies after the whole text is scanned, so this bounds the
 /// scan instead: the number of `[`/`{` anywhere in the text (quoted or not,
 /// which can only over-count) times the text length. Real configs use a
@@ -354,7 +354,7 @@ mod tests {
     fn limited<T: for<'de> Deserialize<'de>>(yaml: &str) -> Result<T, String> {
         let budget = Budget::default();
         T::deserialize(Limited {
-            inner: serde_yaml::Deserializer::from_str(yaml),
+            inner: serde_norway::Deserializer::from_str(yaml),
             budget: &budget,
         })
         .map_err(|e| e.to_string())
@@ -363,9 +363,9 @@ mod tests {
     #[test]
     fn passes_ordinary_documents_through_unchanged() {
         let yaml = "a: [1, -2, 3.5, true, ~, \"s\"]\nb: {c: !t x}\n";
-        let plain: Result<serde_yaml::Value, _> = serde_yaml::from_str(yaml);
+        let plain: Result<serde_norway::Value, _> = serde_norway::from_str(yaml);
         assert_eq!(
-            limited::<serde_yaml::Value>(yaml),
+            limited::<serde_norway::Value>(yaml),
             plain.map_err(|e| e.to_string())
         );
     }
@@ -377,7 +377,7 @@ mod tests {
         for i in 0..5_000 {
             yaml.push_str(&format!("k{i}: *a\n"));
         }
-        let err = limited::<serde_yaml::Value>(&yaml).err().unwrap_or_default();
+        let err = limited::<serde_norway::Value>(&yaml).err().unwrap_or_default();
         assert!(
             err.starts_with("k97[1]: the document has more than 10000 YAML values once aliases are expanded"),
             "{err}"
@@ -400,7 +400,7 @@ mod tests {
         let mut yaml = format!("a: &a \"{}\"\nb: [", "x".repeat(100_000));
         yaml.push_str(&"*a,".repeat(100));
         yaml.push_str("]\n");
-        let err = limited::<serde_yaml::Value>(&yaml).err().unwrap_or_default();
+        let err = limited::<serde_norway::Value>(&yaml).err().unwrap_or_default();
         assert!(
             err.starts_with(
                 "b[40]: the document has more than 4194304 bytes of text once aliases are expanded"

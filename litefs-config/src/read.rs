@@ -81,34 +81,11 @@ fn io_error(path: &Path, source: io::Error) -> ConfigError {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use std::path::PathBuf;
 
-    /// A fresh directory under the system temp dir, removed on drop.
-    pub(crate) struct TempDir(pub PathBuf);
-
-    impl TempDir {
-        pub(crate) fn new(tag: &str) -> TempDir {
-            use std::sync::atomic::{AtomicUsize, Ordering};
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let dir = std::env::temp_dir().join(format!(
-                "litefs_guard_config_{tag}_{}_{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            if let Err(e) = std::fs::create_dir_all(&dir) {
-                panic!("cannot create {}: {e}", dir.display());
-            }
-            TempDir(dir)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    fn tempdir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap_or_else(|e| panic!("cannot make a temporary directory: {e}"))
     }
 
     fn err(path: &Path) -> String {
@@ -120,8 +97,8 @@ pub(crate) mod tests {
 
     #[test]
     fn refuses_a_file_over_one_mib_before_reading() {
-        let t = TempDir::new("big");
-        let p = t.0.join("litefs.yml");
+        let t = tempdir();
+        let p = t.path().join("litefs.yml");
         let f = File::create(&p).map_err(|e| e.to_string());
         // Sparse: 2 GiB that were never written, so reading it would be slow.
         assert_eq!(
@@ -136,16 +113,16 @@ pub(crate) mod tests {
 
     #[test]
     fn accepts_exactly_one_mib() {
-        let t = TempDir::new("edge");
-        let p = t.0.join("litefs.yml");
+        let t = tempdir();
+        let p = t.path().join("litefs.yml");
         assert!(std::fs::write(&p, vec![b'#'; MAX_CONFIG_BYTES as usize]).is_ok());
         assert_eq!(err(&p), "read 1048576 bytes");
     }
 
     #[test]
     fn read_cap_catches_growth_after_stat() {
-        let t = TempDir::new("grow");
-        let p = t.0.join("litefs.yml");
+        let t = tempdir();
+        let p = t.path().join("litefs.yml");
         assert!(std::fs::write(&p, vec![b'#'; MAX_CONFIG_BYTES as usize + 10]).is_ok());
         let got = File::open(&p)
             .map_err(|e| e.to_string())
@@ -158,8 +135,8 @@ pub(crate) mod tests {
 
     #[test]
     fn refuses_a_directory() {
-        let t = TempDir::new("dir");
-        let p = t.0.join("litefs.yml");
+        let t = tempdir();
+        let p = t.path().join("litefs.yml");
         assert!(std::fs::create_dir(&p).is_ok());
         assert_eq!(
             err(&p),
@@ -169,9 +146,9 @@ pub(crate) mod tests {
 
     #[test]
     fn refuses_a_symlink_loop() {
-        let t = TempDir::new("loop");
-        let a = t.0.join("a.yml");
-        let b = t.0.join("b.yml");
+        let t = tempdir();
+        let a = t.path().join("a.yml");
+        let b = t.path().join("b.yml");
         assert!(std::os::unix::fs::symlink(&b, &a).is_ok());
         assert!(std::os::unix::fs::symlink(&a, &b).is_ok());
         assert_eq!(
@@ -185,8 +162,8 @@ pub(crate) mod tests {
 
     #[test]
     fn refuses_a_fifo_without_blocking() {
-        let t = TempDir::new("fifo");
-        let p = t.0.join("litefs.yml");
+        let t = tempdir();
+        let p = t.path().join("litefs.yml");
         let made = std::process::Command::new("mkfifo").arg(&p).status();
         if !matches!(made, Ok(s) if s.success()) {
             // mkfifo is coreutils; without it there is nothing to test.
@@ -200,8 +177,8 @@ pub(crate) mod tests {
 
     #[test]
     fn reports_a_missing_file() {
-        let t = TempDir::new("missing");
-        let p = t.0.join("nope.yml");
+        let t = tempdir();
+        let p = t.path().join("nope.yml");
         assert_eq!(
             err(&p),
             format!("cannot read {}: no such file; check the path (LITEFS_GUARD_CONFIG) or unset LITEFS_GUARD_CONFIG to search ./litefs.yml, $HOME/litefs.yml, /etc/litefs.yml", p.display())
