@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from conftest import clean_env, run_json
+from conftest import VERSION, clean_env, run_json
 
 CONFIG_KEYS = {
     "version", "mount_dir", "mount_source", "database", "marker", "config_file", "config_error", "role",
@@ -36,7 +36,7 @@ def test_values_on_primary(node):
     assert cfg["config_file"] is None and cfg["litefs"] is None
     assert cfg["vfs"] is True and cfg["immediate"] is True and cfg["keep_wal"] is True
     assert cfg["require_fuse"] is False
-    assert cfg["version"] == "0.1.0"
+    assert cfg["version"] == VERSION
 
 
 def test_values_on_replica(node):
