@@ -36,6 +36,6 @@ bench-build: build sim-build
 bench: bench-build
 	@$(MAKE) --no-print-directory venv || echo "bench: WARNING: make venv failed; the Django rows will not run" >&2
 	@mkdir -p $(dir $(BENCH_OUT))
-	LITEFS_GUARD_SO=$(abspath $(SO)) LITEFS_SIM_BIN=$(abspath litefs-sim/target/release/litefs-sim) \
+	LITEFS_GUARD_SO=$(abspath $(SO)) LITEFS_SIM_BIN=$(abspath $(SIM_BIN)) \
 	  BENCH_LABEL="$(BENCH_LABEL)" \
 	  $(BENCH_NICE) $(BENCH_BIN) --out $(BENCH_OUT) --django-python $(abspath build/venv/bin/python) $(BENCH_ARGS)

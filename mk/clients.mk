@@ -37,8 +37,9 @@ $(VENV)/.base: mk/clients.mk
 	touch $@
 
 # The wheel is built from a staged copy of python/ plus the compiled .so, so
-# the source tree never holds a binary.
-$(WHEEL_STAMP): $(VENV)/.base $(SO) $(PY_SOURCES)
+# the source tree never holds a binary. The copy also gets VERSION (setup.py
+# reads it): the version is written only in the workspace Cargo.toml.
+$(WHEEL_STAMP): $(VENV)/.base $(SO) $(PY_SOURCES) Cargo.toml
 	@test -f $(SO) || { echo "$(SO) is missing: run cargo build --release" >&2; exit 1; }
 	rm -rf $(WHEEL_BUILD)
 	mkdir -p $(WHEEL_BUILD)/src $(WHEEL_BUILD)/dist
@@ -46,6 +47,9 @@ $(WHEEL_STAMP): $(VENV)/.base $(SO) $(PY_SOURCES)
 	rm -rf $(WHEEL_BUILD)/src/build $(WHEEL_BUILD)/src/dist $(WHEEL_BUILD)/src/*.egg-info
 	find $(WHEEL_BUILD)/src \( -name __pycache__ -o -name '*.so' \) -prune -exec rm -rf {} +
 	cp $(SO) $(WHEEL_BUILD)/src/litefs_guard/liblitefs_guard.so
+	$(CARGO) metadata --no-deps --format-version 1 | $(CLIENTS_PYTHON) -c \
+	  'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "litefs_guard"))' \
+	  > $(WHEEL_BUILD)/src/VERSION
 	cd $(WHEEL_BUILD)/src && $(abspath $(VENV_PY)) -m pip wheel -q --disable-pip-version-check \
 	  --no-deps --no-build-isolation -w ../dist .
 	@ls $(WHEEL_BUILD)/dist/litefs_guard-*-py3-none-linux_*.whl

@@ -34,7 +34,7 @@ pub struct Fuse {
 fn sim_bin() -> PathBuf {
     match std::env::var_os("LITEFS_SIM_BIN") {
         Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../litefs-sim/target/release/litefs-sim"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/litefs-sim"),
     }
 }
 
@@ -51,7 +51,7 @@ pub fn run(reps: usize, n_insert: usize, aa: bool) -> Result<Fuse, String> {
     let bin = sim_bin();
     if !bin.is_file() {
         return Err(format!(
-            "{} is missing: cargo build --release --manifest-path litefs-sim/Cargo.toml",
+            "{} is missing: cargo build --release -p litefs-sim (make sim-build)",
             bin.display()
         ));
     }

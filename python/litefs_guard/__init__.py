@@ -17,6 +17,7 @@ was taken). :func:`raise_if_not_primary` turns those into
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
 import sqlite3
@@ -24,7 +25,11 @@ import sys
 import threading
 from typing import Any, Dict, Iterator, Optional
 
-__version__ = "0.1.0"
+try:
+    # The installed distribution's version: the Rust workspace's, stamped in at build time.
+    __version__ = importlib.metadata.version("litefs-guard")
+except importlib.metadata.PackageNotFoundError:  # imported from a source tree, not installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "LiteFSGuardError",

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,9 @@ SQLITE_AUTH = 23
 SQLITE_READONLY = 8
 REFUSED = (SQLITE_AUTH, SQLITE_READONLY)
 IN_CI = os.environ.get("CI") == "true"
+#: The version, from the one place it is written: the workspace Cargo.toml.
+_CARGO_TOML = Path(__file__).resolve().parents[2] / "Cargo.toml"
+VERSION = tomllib.loads(_CARGO_TOML.read_text())["workspace"]["package"]["version"]
 
 
 def require(condition, what):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import clean_env, run_json, run_python
+from conftest import VERSION, clean_env, run_json, run_python
 
 CONFIG_KEYS = {
     "version", "mount_dir", "mount_source", "database", "marker", "config_file", "config_error",
@@ -38,7 +38,7 @@ def test_values_on_primary(node):
     assert cfg["config_file"] is None and cfg["litefs"] is None and cfg["config_problems"] == []
     assert cfg["vfs"] is True and cfg["immediate"] is True and cfg["keep_wal"] is True
     assert cfg["require_fuse"] is False
-    assert cfg["version"] == "0.1.0"
+    assert cfg["version"] == VERSION
 
 
 def test_values_on_replica(node):

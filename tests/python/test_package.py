@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 import litefs_guard
-from conftest import clean_env, require, run_json, run_python
+from conftest import VERSION, clean_env, require, run_json, run_python
+
+
+def test_version_is_the_workspace_version():
+    # The wheel's metadata carries Cargo's version; __version__ reads it back.
+    assert litefs_guard.__version__ == VERSION
 
 
 def test_loadable_path_is_the_packaged_extension():

@@ -1,4 +1,4 @@
-//! Shared by the failover tests (`tests/failover*.rs`): where the guard's
+//! Shared by the failover tests (`failover*.rs`): where the guard's
 //! `.so` is, loading it, CLOCK_MONOTONIC, SQLite error codes, and re-running
 //! the test binary as a child process (only one `.so` and one set of guard
 //! settings can live in a process).
@@ -22,10 +22,7 @@ pub const SQLITE_AUTH: i32 = 23;
 /// Env var that selects a helper test in a re-executed test binary.
 pub const CHILD_VAR: &str = "LITEFS_FAILOVER_CHILD";
 
-/// The repository root (the guard's crate), one level above litefs-sim.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+pub use crate::common::repo_root;
 
 /// The guard under test: `$LITEFS_GUARD_SO`, else the root's release build.
 pub fn so_path() -> PathBuf {
@@ -64,6 +61,8 @@ pub fn no_gate_so_path() -> PathBuf {
         .args([
             "build",
             "--release",
+            "-p",
+            "litefs_guard",
             "--features",
             "test-no-gate",
             "--target-dir",
