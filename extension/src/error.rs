@@ -71,9 +71,6 @@ pub enum Error {
     NoMount,
 }
 
-/// Until the settings module names its errors `Error` too.
-pub type SettingsError = Error;
-
 impl Error {
     /// The result code SQLite reports for this error.
     pub fn code(&self) -> c_int {

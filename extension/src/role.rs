@@ -162,15 +162,15 @@ fn detect_with<I: MarkerIo>(io: &mut I, t: &Target, marker: Marker, require_fuse
     let halt = || t.db.as_ref().is_some_and(|(db, _)| halt_lock::is_held(db));
     match read_marker_with(io, t) {
         Ok(Some(host)) => match marker {
-            Marker::Replica => Role::Replica {
+            Marker::OnReplicas => Role::Replica {
                 primary: (!host.is_empty()).then_some(host),
                 halt_lock: halt(),
             },
-            Marker::Primary => file_mode_role(t),
+            Marker::OnPrimary => file_mode_role(t),
         },
         Ok(None) => match marker {
-            Marker::Replica => file_mode_role(t),
-            Marker::Primary => match mount_is_dir(t) {
+            Marker::OnReplicas => file_mode_role(t),
+            Marker::OnPrimary => match mount_is_dir(t) {
                 Some(not_running) => not_running,
                 None => Role::Replica {
                     primary: None,
@@ -413,7 +413,7 @@ mod tests {
         let mount = mount.to_path_buf();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let _ = tx.send(probe(&mount, Marker::Replica, None));
+            let _ = tx.send(probe(&mount, Marker::OnReplicas, None));
         });
         rx.recv_timeout(Duration::from_secs(1))
             .expect("detect() blocked on .primary")
@@ -427,14 +427,14 @@ mod tests {
     #[test]
     fn absent_marker_is_primary() {
         let d = tempfile::tempdir().unwrap();
-        assert_eq!(probe(d.path(), Marker::Replica, None), Role::Primary);
+        assert_eq!(probe(d.path(), Marker::OnReplicas, None), Role::Primary);
     }
 
     #[test]
     fn marker_names_primary() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join(".primary"), "node-a\n").unwrap();
-        let r = probe(d.path(), Marker::Replica, None);
+        let r = probe(d.path(), Marker::OnReplicas, None);
         assert_eq!(
             r,
             Role::Replica {
@@ -452,15 +452,15 @@ mod tests {
     #[test]
     fn primary_convention() {
         let d = tempfile::tempdir().unwrap();
-        assert!(!probe(d.path(), Marker::Primary, None).may_write());
+        assert!(!probe(d.path(), Marker::OnPrimary, None).may_write());
         std::fs::write(d.path().join(".primary"), "").unwrap();
-        assert_eq!(probe(d.path(), Marker::Primary, None), Role::Primary);
+        assert_eq!(probe(d.path(), Marker::OnPrimary, None), Role::Primary);
     }
 
     #[test]
     fn missing_mount_is_not_running() {
         let d = tempfile::tempdir().unwrap();
-        let r = probe(&d.path().join("gone"), Marker::Replica, None);
+        let r = probe(&d.path().join("gone"), Marker::OnReplicas, None);
         assert!(not_running_with(&r, "not found"), "{r:?}");
         assert!(!r.may_write());
     }
@@ -470,7 +470,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let db = d.path().join("app.db");
         read_only(&db);
-        let r = probe(d.path(), Marker::Replica, Some(&db));
+        let r = probe(d.path(), Marker::OnReplicas, Some(&db));
         assert_eq!(r, Role::ReadOnlyFile(db.clone()));
         assert!(!r.may_write());
     }
@@ -478,7 +478,7 @@ mod tests {
     #[test]
     fn open_database_missing_from_mount_is_not_running() {
         let d = tempfile::tempdir().unwrap();
-        let r = probe(d.path(), Marker::Replica, Some(&d.path().join("app.db")));
+        let r = probe(d.path(), Marker::OnReplicas, Some(&d.path().join("app.db")));
         assert!(not_running_with(&r, "missing from the mount"), "{r:?}");
     }
 
@@ -487,7 +487,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let r = detect(Probe {
             mount: d.path(),
-            marker: Marker::Replica,
+            marker: Marker::OnReplicas,
             require_fuse: true,
             db: None,
         });
@@ -544,7 +544,7 @@ mod tests {
         std::fs::write(d.path().join("elsewhere"), "node-c\n").unwrap();
         std::os::unix::fs::symlink(d.path().join("elsewhere"), d.path().join(".primary")).unwrap();
         assert_eq!(
-            probe(d.path(), Marker::Replica, None).primary_host(),
+            probe(d.path(), Marker::OnReplicas, None).primary_host(),
             Some("node-c")
         );
     }
@@ -554,10 +554,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join(".primary");
         std::fs::write(&p, "h".repeat(MAX_PRIMARY_LEN)).unwrap();
-        let host = probe(d.path(), Marker::Replica, None);
+        let host = probe(d.path(), Marker::OnReplicas, None);
         assert_eq!(host.primary_host().map(str::len), Some(MAX_PRIMARY_LEN));
         std::fs::write(&p, "h".repeat(MAX_PRIMARY_LEN + 1)).unwrap();
-        let r = probe(d.path(), Marker::Replica, None);
+        let r = probe(d.path(), Marker::OnReplicas, None);
         assert!(
             not_running_with(&r, "/.primary holds more than 4096 bytes"),
             "{r:?}"
@@ -580,14 +580,14 @@ mod tests {
         let db = mount.join(OsStr::from_bytes(b"app\xfe.db"));
         read_only(&db);
         assert_eq!(
-            probe(&mount, Marker::Replica, Some(&db)),
+            probe(&mount, Marker::OnReplicas, Some(&db)),
             Role::ReadOnlyFile(db.clone())
         );
         std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert_eq!(probe(&mount, Marker::Replica, Some(&db)), Role::Primary);
+        assert_eq!(probe(&mount, Marker::OnReplicas, Some(&db)), Role::Primary);
         std::fs::write(mount.join(".primary"), "node-b\n").unwrap();
         assert_eq!(
-            probe(&mount, Marker::Replica, Some(&db)).primary_host(),
+            probe(&mount, Marker::OnReplicas, Some(&db)).primary_host(),
             Some("node-b")
         );
     }
@@ -657,7 +657,7 @@ mod tests {
         let db = d.path().join("app.db");
         read_only(&db);
         let t = Target::new(d.path(), Some(&db));
-        let r = detect_with(&mut fake(enoent), &t, Marker::Replica, false);
+        let r = detect_with(&mut fake(enoent), &t, Marker::OnReplicas, false);
         assert_eq!(r, Role::ReadOnlyFile(db.clone()));
         assert_eq!(r.name(), "replica");
         assert!(!r.may_write() && !r.is_primary());
@@ -665,12 +665,12 @@ mod tests {
         let mut f = fake(enoent);
         f.file_type = Err(libc::ENOENT);
         assert_eq!(
-            detect_with(&mut f, &t, Marker::Replica, false),
+            detect_with(&mut f, &t, Marker::OnReplicas, false),
             Role::ReadOnlyFile(db.clone())
         );
         assert_eq!(f.reads, 0);
         // Under the `primary` marker convention, absent means "not primary".
-        let r = detect_with(&mut fake(enoent), &t, Marker::Primary, false);
+        let r = detect_with(&mut fake(enoent), &t, Marker::OnPrimary, false);
         assert_eq!(
             r,
             Role::Replica {

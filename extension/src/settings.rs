@@ -2,27 +2,29 @@
 //! validated as a whole so nothing is ever half-configured. The one module
 //! that reads environment variables; litefs-config is handed what it needs.
 
-use crate::error::SettingsError;
+use crate::error::Error;
 use crate::location::{self, Located};
 use litefs_config::{self as config, Discovered, Search};
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
 
-/// Which meaning the `.primary` marker file has.
+/// Where the `.primary` marker file is present (`LITEFS_GUARD_MARKER`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Marker {
-    /// LiteFS's own: `.primary` exists on replicas and names the primary.
-    Replica,
-    /// Opt-in: a marker file present on the primary means "this is the primary".
-    Primary,
+    /// `replica`, LiteFS's own meaning and the default: `.primary` is present
+    /// on replicas and names the primary.
+    OnReplicas,
+    /// `primary`, opt-in for deployments with their own election: a marker
+    /// present on the primary means "this is the primary".
+    OnPrimary,
 }
 
 impl Marker {
     pub fn as_str(self) -> &'static str {
         match self {
-            Marker::Replica => "replica",
-            Marker::Primary => "primary",
+            Marker::OnReplicas => "replica",
+            Marker::OnPrimary => "primary",
         }
     }
 }
@@ -89,7 +91,7 @@ static SETTINGS: OnceLock<Settings> = OnceLock::new();
 
 /// The process-wide settings, read from the environment on first use.
 /// A failed read is not stored, so fixing the environment and loading again works.
-pub fn global() -> Result<&'static Settings, SettingsError> {
+pub fn global() -> Result<&'static Settings, Error> {
     if let Some(s) = SETTINGS.get() {
         return Ok(s);
     }
@@ -133,14 +135,14 @@ pub struct Sources<'a> {
 }
 
 /// Builds and validates settings from `src`.
-pub fn from_sources(src: &Sources<'_>) -> Result<Settings, SettingsError> {
+pub fn from_sources(src: &Sources<'_>) -> Result<Settings, Error> {
     let raw = |k: &str| (src.var)(k).filter(|v| !v.is_empty());
     // Settings that are words or numbers: a value that is not UTF-8 is
     // refused, never read approximately.
-    let var = |k: &'static str| -> Result<Option<String>, SettingsError> {
+    let var = |k: &'static str| -> Result<Option<String>, Error> {
         raw(k)
             .map(|v| {
-                v.into_string().map_err(|v| SettingsError::Invalid {
+                v.into_string().map_err(|v| Error::Invalid {
                     var: k,
                     value: v.to_string_lossy().into_owned(),
                     reason: "the value is not UTF-8".into(),
@@ -149,10 +151,10 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, SettingsError> {
             .transpose()
     };
     let marker = match var("LITEFS_GUARD_MARKER")?.as_deref() {
-        None | Some("replica") => Marker::Replica,
-        Some("primary") => Marker::Primary,
+        None | Some("replica") => Marker::OnReplicas,
+        Some("primary") => Marker::OnPrimary,
         Some(other) => {
-            return Err(SettingsError::Invalid {
+            return Err(Error::Invalid {
                 var: "LITEFS_GUARD_MARKER",
                 value: other.into(),
                 reason: "use \"replica\" (LiteFS's .primary, present on replicas; the default) or \"primary\" (a marker present on the primary)".into(),
@@ -184,7 +186,7 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, SettingsError> {
         // kept for litefs_config() to report. Only the mount matters to the
         // guard, and only when LITEFS_GUARD_DIR does not name it.
         Ok(Some(found)) => match found.document.mount_dir() {
-            Err(problem) if env_dir.is_none() => return Err(SettingsError::Config(problem.to_string())),
+            Err(problem) if env_dir.is_none() => return Err(Error::Config(problem.to_string())),
             _ => (Some(found), None),
         },
         Ok(None) => (None, None),
@@ -195,7 +197,7 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, SettingsError> {
         // A file named by LITEFS_GUARD_CONFIG is different: the user asked
         // for that file, so its failing to read or parse fails loading.
         Err(e) if env_dir.is_some() && explicit.is_none() => (None, Some(e.to_string())),
-        Err(e) => return Err(SettingsError::Config(e.to_string())),
+        Err(e) => return Err(Error::Config(e.to_string())),
     };
     let given_env = raw("LITEFS_GUARD_DIR").map(PathBuf::from);
     let (mount_dir, mount_given, mount_source) =
@@ -237,12 +239,12 @@ const EXPAND_VAR: &str = "LITEFS_GUARD_CONFIG_EXPAND_ENV";
 /// whitespace ignored and blank meaning the default (as
 /// LITEFS_GUARD_CONFIG_EXPAND_ENV had it). Anything else is refused rather
 /// than guessed at: a typo must not silently turn a safety off.
-fn parse_bool(var: &'static str, value: Option<String>, default: bool) -> Result<bool, SettingsError> {
+fn parse_bool(var: &'static str, value: Option<String>, default: bool) -> Result<bool, Error> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(default),
         Some("1" | "true" | "on" | "yes") => Ok(true),
         Some("0" | "false" | "off" | "no") => Ok(false),
-        Some(_) => Err(SettingsError::Invalid {
+        Some(_) => Err(Error::Invalid {
             var,
             value: value.unwrap_or_default(),
             reason: "use 1 or 0".into(),
@@ -252,8 +254,8 @@ fn parse_bool(var: &'static str, value: Option<String>, default: bool) -> Result
 
 /// An absolute path with no `..` component and no NUL byte. Any other bytes
 /// are kept as they are: a path need not be UTF-8.
-pub fn validate_dir(var: &'static str, value: &OsStr) -> Result<PathBuf, SettingsError> {
-    let bad = |reason: &str| SettingsError::Invalid {
+pub fn validate_dir(var: &'static str, value: &OsStr) -> Result<PathBuf, Error> {
+    let bad = |reason: &str| Error::Invalid {
         var,
         value: value.to_string_lossy().into_owned(),
         reason: reason.into(),
@@ -294,7 +296,7 @@ mod tests {
 
     /// Settings from `env` alone: the search for litefs.yml looks only in
     /// empty directories of a fresh temporary one.
-    fn from_env(env: Env) -> Result<Settings, SettingsError> {
+    fn from_env(env: Env) -> Result<Settings, Error> {
         let place = Place::new();
         place.settings(&env)
     }
@@ -317,7 +319,7 @@ mod tests {
             self.root.path().join(name)
         }
 
-        fn settings(&self, env: &Env) -> Result<Settings, SettingsError> {
+        fn settings(&self, env: &Env) -> Result<Settings, Error> {
             let cwd = self.dir("cwd");
             let etc = self.dir("etc");
             from_sources(&Sources {
@@ -340,7 +342,7 @@ mod tests {
     #[test]
     fn defaults() {
         let s = from_env(env(&[])).unwrap();
-        assert_eq!(s.marker, Marker::Replica);
+        assert_eq!(s.marker, Marker::OnReplicas);
         assert!(s.immediate);
         assert!(!s.require_fuse);
         assert_eq!(s.mount_dir, None);
@@ -356,13 +358,13 @@ mod tests {
             from_env(env(&[("LITEFS_GUARD_MARKER", "primary")]))
                 .unwrap()
                 .marker,
-            Marker::Primary
+            Marker::OnPrimary
         );
         assert_eq!(
             from_env(env(&[("LITEFS_GUARD_MARKER", "replica")]))
                 .unwrap()
                 .marker,
-            Marker::Replica
+            Marker::OnReplicas
         );
         let e = from_env(env(&[("LITEFS_GUARD_MARKER", "Primary!")])).unwrap_err();
         assert!(
