@@ -6,7 +6,6 @@
 //! long, is decided in one place: `vfs/verdict.rs`.
 
 use crate::halt_lock;
-use crate::settings::Marker;
 use std::ffi::{CStr, CString};
 use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
@@ -18,6 +17,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
 /// `.primary` holds a hostname; anything longer is not LiteFS's file.
 const MAX_PRIMARY_LEN: usize = 4096;
+
+/// Where the `.primary` marker file is present (`LITEFS_GUARD_MARKER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marker {
+    /// `replica`, LiteFS's own meaning and the default: `.primary` is present
+    /// on replicas and names the primary.
+    OnReplicas,
+    /// `primary`, opt-in for deployments with their own election: a marker
+    /// present on the primary means "this is the primary".
+    OnPrimary,
+}
+
+impl Marker {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Marker::OnReplicas => "replica",
+            Marker::OnPrimary => "primary",
+        }
+    }
+}
 
 /// Why the guard will not let this node write.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

@@ -4,30 +4,11 @@
 
 use crate::error::Error;
 use crate::location::{self, Located};
+use crate::role::Marker;
 use litefs_config::{self as config, Discovered, Search};
 use std::ffi::{OsStr, OsString};
 use std::path::{Component, Path, PathBuf};
 use std::sync::OnceLock;
-
-/// Where the `.primary` marker file is present (`LITEFS_GUARD_MARKER`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Marker {
-    /// `replica`, LiteFS's own meaning and the default: `.primary` is present
-    /// on replicas and names the primary.
-    OnReplicas,
-    /// `primary`, opt-in for deployments with their own election: a marker
-    /// present on the primary means "this is the primary".
-    OnPrimary,
-}
-
-impl Marker {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Marker::OnReplicas => "replica",
-            Marker::OnPrimary => "primary",
-        }
-    }
-}
 
 /// Where the mount directory came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
