@@ -639,3 +639,622 @@ impl Guard {
         base.shm_unmap(delete)
     }
 }
+
+/// The policy against a fake base file and a fake outside: no SQLite, no mount.
+#[cfg(all(test, not(feature = "test-no-gate")))]
+mod tests {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+
+    const LOCK_EXCL: c_int = ffi::SQLITE_SHM_LOCK | ffi::SQLITE_SHM_EXCLUSIVE;
+    const UNLOCK_EXCL: c_int = ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_EXCLUSIVE;
+    const LOCK_SH: c_int = ffi::SQLITE_SHM_LOCK | ffi::SQLITE_SHM_SHARED;
+    const SHARED: c_int = ffi::SQLITE_LOCK_SHARED;
+    const RESERVED: c_int = ffi::SQLITE_LOCK_RESERVED;
+    const EXCLUSIVE: c_int = ffi::SQLITE_LOCK_EXCLUSIVE;
+
+    /// A base file that records what it was asked.
+    #[derive(Default)]
+    struct FakeBase {
+        /// The lock level held on the file.
+        level: c_int,
+        /// Every xLock level asked for (granted or not).
+        locks: Vec<c_int>,
+        /// So many RESERVED requests are busy before one is granted.
+        reserved_busy: u32,
+        /// Bytes 18 and 19 say WAL.
+        wal_header: bool,
+        shm: Vec<(c_int, c_int, c_int)>,
+        /// So many exclusive WAL write-lock requests are busy first.
+        write_lock_busy: u32,
+        /// Every shm lock is busy (a dead mount looks like this).
+        shm_busy: bool,
+        barriers: u32,
+        writes: Vec<(i64, usize)>,
+        /// What xWrite and xSync answer.
+        io_rc: c_int,
+    }
+
+    impl BaseFile for FakeBase {
+        fn lock(&mut self, level: c_int) -> c_int {
+            self.locks.push(level);
+            if level == RESERVED && self.reserved_busy > 0 {
+                self.reserved_busy -= 1;
+                return ffi::SQLITE_BUSY;
+            }
+            self.level = self.level.max(level);
+            ffi::SQLITE_OK
+        }
+        fn unlock(&mut self, level: c_int) -> c_int {
+            self.level = self.level.min(level);
+            ffi::SQLITE_OK
+        }
+        fn read(&mut self, buf: &mut [u8], off: i64) -> c_int {
+            assert_eq!((off, buf.len()), (18, 2));
+            buf.fill(if self.wal_header { 2 } else { 1 });
+            ffi::SQLITE_OK
+        }
+        fn write(&mut self, buf: &[u8], off: i64) -> c_int {
+            self.writes.push((off, buf.len()));
+            self.io_rc
+        }
+        fn truncate(&mut self, _size: i64) -> c_int {
+            ffi::SQLITE_OK
+        }
+        fn sync(&mut self, _flags: c_int) -> c_int {
+            self.io_rc
+        }
+        fn shm_lock(&mut self, offset: c_int, n: c_int, flags: c_int) -> c_int {
+            self.shm.push((offset, n, flags));
+            if self.shm_busy && flags & ffi::SQLITE_SHM_LOCK != 0 {
+                return ffi::SQLITE_BUSY;
+            }
+            if offset == WAL_WRITE_LOCK && flags == LOCK_EXCL && self.write_lock_busy > 0 {
+                self.write_lock_busy -= 1;
+                return ffi::SQLITE_BUSY;
+            }
+            ffi::SQLITE_OK
+        }
+        fn shm_barrier(&mut self) {
+            self.barriers += 1;
+        }
+        fn shm_unmap(&mut self, _delete: c_int) -> c_int {
+            ffi::SQLITE_OK
+        }
+    }
+
+    impl FakeBase {
+        fn write_lock_requests(&self) -> usize {
+            self.shm
+                .iter()
+                .filter(|&&(o, _, f)| o == WAL_WRITE_LOCK && f == LOCK_EXCL)
+                .count()
+        }
+    }
+
+    /// The outside: a role, a connection's state, a busy handler, evidence.
+    struct Fake {
+        role: RefCell<Role>,
+        explicit: bool,
+        /// The busy handler says "retry" this many times, then gives up.
+        busy_retries: u32,
+        busy_calls: Cell<u32>,
+        evidence: Rc<Cell<bool>>,
+        logs: RefCell<Vec<(c_int, String)>>,
+        journal: bool,
+        errno: i32,
+        lookups: Cell<u32>,
+    }
+
+    struct FakeEv(Rc<Cell<bool>>);
+
+    impl Evidence for FakeEv {
+        fn holds(&self) -> bool {
+            self.0.get()
+        }
+        fn grant(&mut self) {
+            self.0.set(true)
+        }
+        fn revoke(&mut self) {
+            self.0.set(false)
+        }
+    }
+
+    impl Outside for Fake {
+        type Evidence = FakeEv;
+        fn role(&self, _: &role::Target, _: Marker, _: bool) -> Role {
+            self.lookups.set(self.lookups.get() + 1);
+            self.role.borrow().clone()
+        }
+        fn in_explicit_transaction(&self) -> bool {
+            self.explicit
+        }
+        fn busy(&self) -> bool {
+            self.busy_calls.set(self.busy_calls.get() + 1);
+            self.busy_calls.get() <= self.busy_retries
+        }
+        fn evidence(&self) -> FakeEv {
+            FakeEv(self.evidence.clone())
+        }
+        fn log(&self, rc: c_int, e: &Error) {
+            self.logs.borrow_mut().push((rc, e.to_string()));
+        }
+        fn journal_exists(&self, _: &Path) -> bool {
+            self.journal
+        }
+        fn errno(&self) -> i32 {
+            self.errno
+        }
+    }
+
+    fn primary() -> Fake {
+        Fake {
+            role: RefCell::new(Role::Primary),
+            explicit: false,
+            busy_retries: 0,
+            busy_calls: Cell::new(0),
+            evidence: Rc::default(),
+            logs: RefCell::default(),
+            journal: false,
+            errno: 0,
+            lookups: Cell::new(0),
+        }
+    }
+
+    fn replica() -> Fake {
+        let out = primary();
+        *out.role.borrow_mut() = Role::Replica {
+            primary: Some("node-a".into()),
+            halt_lock: false,
+        };
+        out
+    }
+
+    fn rules(keep_wal: bool) -> Rules {
+        Rules {
+            marker: Marker::Replica,
+            require_fuse: false,
+            immediate: true,
+            keep_wal,
+        }
+    }
+
+    fn guard(kind: Kind) -> Guard {
+        Guard::new(
+            kind,
+            "/litefs/app.db".into(),
+            Path::new("/litefs"),
+            false,
+            rules(true),
+        )
+    }
+
+    /// A main database in WAL mode inside a read transaction (read slot 3).
+    fn wal_reader(base: &mut FakeBase, out: &Fake) -> Guard {
+        let mut g = guard(Kind::MainDb);
+        g.shm_mapped(ffi::SQLITE_OK);
+        assert_eq!(g.lock(base, out, SHARED), ffi::SQLITE_OK);
+        g.shm_barrier(base, out);
+        assert_eq!(g.shm_lock(base, out, 3, 1, LOCK_SH), ffi::SQLITE_OK);
+        g
+    }
+
+    #[test]
+    fn a_replica_refuses_the_reserved_lock_and_logs_it() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(g.lock(&mut base, &out, RESERVED), ffi::SQLITE_READONLY);
+        assert_eq!(base.locks, [SHARED], "RESERVED never reached the base file");
+        let logs = out.logs.borrow();
+        assert_eq!(logs.len(), 1);
+        assert_eq!(logs[0].0, ffi::SQLITE_READONLY);
+        assert!(
+            logs[0].1.contains("/litefs/app.db") && logs[0].1.contains("node-a"),
+            "{}",
+            logs[0].1
+        );
+        assert!(!out.evidence.get());
+    }
+
+    #[test]
+    fn a_replica_refuses_the_wal_write_lock_and_logs_it() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = wal_reader(&mut base, &out);
+        let rc = g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL);
+        assert_eq!(rc, ffi::SQLITE_READONLY);
+        assert_eq!(base.write_lock_requests(), 0);
+        assert_eq!(out.logs.borrow().len(), 1);
+        assert_eq!(out.logs.borrow()[0].0, ffi::SQLITE_READONLY);
+        // The same lock without a read slot (recovery) passes: replicas run it.
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        assert!(out.logs.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_checkpoint_on_a_replica_is_busy_and_the_last_close_leaves_the_wal() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = guard(Kind::MainDb);
+        g.shm_mapped(ffi::SQLITE_OK);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_CKPT_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_BUSY
+        );
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(g.lock(&mut base, &out, EXCLUSIVE), ffi::SQLITE_BUSY);
+        assert_eq!(base.locks, [SHARED]);
+        assert!(base.shm.is_empty());
+    }
+
+    #[test]
+    fn plain_begin_on_the_primary_takes_the_wal_write_lock_at_the_barrier_waiting_via_the_busy_handler() {
+        let mut base = FakeBase {
+            write_lock_busy: 2,
+            ..Default::default()
+        };
+        let out = Fake {
+            explicit: true,
+            busy_retries: 5,
+            ..primary()
+        };
+        let mut g = wal_reader(&mut base, &out);
+        assert_eq!(base.barriers, 1, "the base barrier still runs");
+        assert_eq!(base.write_lock_requests(), 3, "busy twice, then granted");
+        assert_eq!(out.busy_calls.get(), 2);
+        assert!(out.evidence.get(), "the held write lock is evidence");
+        // SQLite's own write lock is then answered without the base.
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        assert_eq!(base.write_lock_requests(), 3);
+        // Commit: SQLite lets go; so does the guard, exactly once.
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, UNLOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        let unlocks = base
+            .shm
+            .iter()
+            .filter(|c| **c == (WAL_WRITE_LOCK, 1, UNLOCK_EXCL))
+            .count();
+        assert_eq!(unlocks, 1);
+        assert!(!out.evidence.get(), "the write transaction ended");
+    }
+
+    #[test]
+    fn plain_begin_stays_deferred_when_the_busy_handler_gives_up_or_outside_a_transaction() {
+        let mut base = FakeBase {
+            write_lock_busy: 10,
+            ..Default::default()
+        };
+        let out = Fake {
+            explicit: true,
+            busy_retries: 1,
+            ..primary()
+        };
+        wal_reader(&mut base, &out);
+        assert_eq!(out.busy_calls.get(), 2);
+        assert!(!out.evidence.get());
+        // Autocommit: no escalation at all.
+        let (mut base, out) = (FakeBase::default(), primary());
+        wal_reader(&mut base, &out);
+        assert_eq!(base.write_lock_requests(), 0);
+        assert_eq!(out.lookups.get(), 0);
+    }
+
+    #[test]
+    fn a_replica_declines_wal_escalation_without_error() {
+        let (mut base, out) = (
+            FakeBase::default(),
+            Fake {
+                explicit: true,
+                ..replica()
+            },
+        );
+        wal_reader(&mut base, &out);
+        assert_eq!(base.write_lock_requests(), 0);
+        assert!(out.logs.borrow().is_empty(), "reads go on quietly");
+    }
+
+    #[test]
+    fn rollback_escalation_takes_reserved_for_plain_begin() {
+        let (mut base, out) = (
+            FakeBase::default(),
+            Fake {
+                explicit: true,
+                ..primary()
+            },
+        );
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(base.level, RESERVED);
+        assert!(out.evidence.get());
+        let looked = out.lookups.get();
+        // SQLite's own RESERVED later is no second lookup.
+        assert_eq!(g.lock(&mut base, &out, RESERVED), ffi::SQLITE_OK);
+        assert_eq!(out.lookups.get(), looked);
+    }
+
+    #[test]
+    fn rollback_escalation_waits_through_the_busy_handler_at_none() {
+        let mut base = FakeBase {
+            reserved_busy: 2,
+            ..Default::default()
+        };
+        let out = Fake {
+            explicit: true,
+            busy_retries: 5,
+            ..primary()
+        };
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(out.busy_calls.get(), 2);
+        assert_eq!(base.locks, [SHARED, RESERVED, SHARED, RESERVED, SHARED, RESERVED]);
+        assert_eq!(base.level, RESERVED);
+        assert!(out.evidence.get());
+    }
+
+    #[test]
+    fn rollback_escalation_declines_on_a_wal_header() {
+        let mut base = FakeBase {
+            wal_header: true,
+            ..Default::default()
+        };
+        let out = Fake {
+            explicit: true,
+            ..primary()
+        };
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(base.locks, [SHARED], "RESERVED would be held for good");
+        assert!(!out.evidence.get());
+    }
+
+    #[test]
+    fn rollback_escalation_declines_with_a_hot_journal() {
+        let (mut base, out) = (
+            FakeBase::default(),
+            Fake {
+                explicit: true,
+                journal: true,
+                ..primary()
+            },
+        );
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(base.locks, [SHARED, RESERVED]);
+        assert_eq!(base.level, SHARED, "RESERVED given back for SQLite's rollback");
+        assert!(!out.evidence.get());
+        // Declined for this SHARED lock: a second SHARED does not try again.
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(base.locks.len(), 3);
+    }
+
+    #[test]
+    fn shared_to_exclusive_without_reserved_on_a_replica_is_a_refused_hot_journal() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(g.lock(&mut base, &out, EXCLUSIVE), ffi::SQLITE_READONLY_ROLLBACK);
+        assert_eq!(base.locks, [SHARED]);
+        let logs = out.logs.borrow();
+        assert_eq!(logs.last().unwrap().0, ffi::SQLITE_READONLY_ROLLBACK);
+        assert!(logs.last().unwrap().1.contains("hot journal"));
+        // On the primary the playback goes ahead, and is evidence.
+        let (mut base, out) = (FakeBase::default(), primary());
+        let mut g = guard(Kind::MainDb);
+        g.lock(&mut base, &out, SHARED);
+        assert_eq!(g.lock(&mut base, &out, EXCLUSIVE), ffi::SQLITE_OK);
+        assert!(out.evidence.get());
+    }
+
+    #[test]
+    fn unlock_to_shared_ends_the_write() {
+        let (mut base, out) = (FakeBase::default(), primary());
+        let mut g = guard(Kind::MainDb);
+        g.lock(&mut base, &out, SHARED);
+        assert_eq!(g.lock(&mut base, &out, RESERVED), ffi::SQLITE_OK);
+        assert!(out.evidence.get());
+        assert_eq!(g.write(&mut base, &out, &[1; 16], 4096), ffi::SQLITE_OK);
+        assert_eq!(g.unlock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert!(!out.evidence.get(), "evidence revoked");
+        assert_eq!(base.level, SHARED);
+        // The next write is armed again: without evidence it is looked up.
+        let looked = out.lookups.get();
+        assert_eq!(g.write(&mut base, &out, &[1; 16], 4096), ffi::SQLITE_OK);
+        assert_eq!(out.lookups.get(), looked + 1);
+    }
+
+    #[test]
+    fn the_backstop_refuses_a_write_without_evidence_on_a_replica() {
+        for kind in [Kind::MainDb, Kind::Journal, Kind::Wal] {
+            let (mut base, out) = (FakeBase::default(), replica());
+            let mut g = guard(kind);
+            assert_eq!(
+                g.write(&mut base, &out, &[7; 24], 512),
+                ffi::SQLITE_READONLY,
+                "{kind:?}"
+            );
+            assert_eq!(g.truncate(&mut base, &out, 100), ffi::SQLITE_READONLY, "{kind:?}");
+            assert_eq!(g.growing(&out), Err(ffi::SQLITE_READONLY), "{kind:?}");
+            assert!(base.writes.is_empty());
+        }
+        // With evidence (the gate passed at the lock) no lookup is made.
+        let (mut base, out) = (FakeBase::default(), replica());
+        out.evidence.set(true);
+        let mut g = guard(Kind::Wal);
+        assert_eq!(g.write(&mut base, &out, &[7; 24], 32), ffi::SQLITE_OK);
+        assert_eq!(out.lookups.get(), 0);
+        // On the primary, one lookup vouches for the transaction.
+        let (mut base, out) = (FakeBase::default(), primary());
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.write(&mut base, &out, &[7; 24], 512), ffi::SQLITE_OK);
+        assert_eq!(g.write(&mut base, &out, &[7; 24], 1024), ffi::SQLITE_OK);
+        assert_eq!(out.lookups.get(), 1);
+        assert!(out.evidence.get());
+    }
+
+    #[test]
+    fn a_journal_opened_for_writing_on_a_replica_is_refused_and_a_hot_one_is_said_so() {
+        let out = replica();
+        let rw = ffi::SQLITE_OPEN_READWRITE;
+        assert_eq!(
+            guard(Kind::Journal).before_open(&out, rw),
+            Err(ffi::SQLITE_READONLY)
+        );
+        assert!(out.logs.borrow().last().unwrap().1.contains("hot journal"));
+        let out = replica();
+        assert_eq!(
+            guard(Kind::Journal).before_open(&out, rw | ffi::SQLITE_OPEN_CREATE),
+            Err(ffi::SQLITE_READONLY)
+        );
+        assert!(!out.logs.borrow().iter().any(|l| l.1.contains("hot journal")));
+        assert_eq!(
+            guard(Kind::Journal).before_open(&out, ffi::SQLITE_OPEN_READONLY),
+            Ok(())
+        );
+        assert_eq!(guard(Kind::Journal).before_open(&primary(), rw), Ok(()));
+    }
+
+    #[test]
+    fn eacces_from_litefs_is_translated_to_readonly_on_a_replica_only() {
+        let io = ffi::SQLITE_IOERR_WRITE;
+        let run = |out: Fake| {
+            out.evidence.set(true);
+            let mut base = FakeBase {
+                io_rc: io,
+                ..Default::default()
+            };
+            let mut g = guard(Kind::Wal);
+            (
+                g.write(&mut base, &out, &[1; 8], 4096),
+                g.sync(&mut base, &out, 0),
+            )
+        };
+        let readonly = ffi::SQLITE_READONLY;
+        assert_eq!(
+            run(Fake {
+                errno: libc::EACCES,
+                ..replica()
+            }),
+            (readonly, readonly)
+        );
+        assert_eq!(
+            run(Fake {
+                errno: libc::EROFS,
+                ..replica()
+            }),
+            (readonly, readonly)
+        );
+        assert_eq!(
+            run(Fake {
+                errno: libc::EPERM,
+                ..replica()
+            }),
+            (readonly, readonly)
+        );
+        assert_eq!(
+            run(Fake {
+                errno: libc::EIO,
+                ..replica()
+            }),
+            (io, io)
+        );
+        assert_eq!(
+            run(Fake {
+                errno: libc::EACCES,
+                ..primary()
+            }),
+            (io, io)
+        );
+    }
+
+    #[test]
+    fn a_busy_shm_lock_on_a_dead_mount_says_so_at_once() {
+        let dead = || Fake {
+            errno: libc::ENOTCONN,
+            ..primary()
+        };
+        let out = dead();
+        *out.role.borrow_mut() = Role::NotRunning("gone".into());
+        let mut base = FakeBase {
+            shm_busy: true,
+            ..Default::default()
+        };
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_CANTOPEN);
+        assert!(out.logs.borrow()[0].1.contains("gone"));
+        // A live conflict (no errno of a dead mount) stays busy.
+        let out = Fake { errno: 0, ..dead() };
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_BUSY);
+        // A dead-looking errno with LiteFS up stays busy too.
+        assert_eq!(g.shm_lock(&mut base, &dead(), 3, 1, LOCK_SH), ffi::SQLITE_BUSY);
+    }
+
+    #[test]
+    fn journal_mode_pragmas_leaving_wal_are_refused() {
+        let out = primary();
+        let mut g = guard(Kind::MainDb);
+        let e = g.pragma(&out, Some("journal_mode"), Some("DELETE")).unwrap_err();
+        assert_eq!(e.code(), ffi::SQLITE_ERROR);
+        assert!(e.message().contains("journal_mode=DELETE refused"));
+        assert_eq!(out.logs.borrow().len(), 1, "logged");
+        assert!(g.pragma(&out, Some("journal_mode"), Some("wal")).is_ok());
+        assert!(g.pragma(&out, Some("journal_mode"), None).is_ok(), "a query");
+        assert!(g.pragma(&out, Some("locking_mode"), Some("exclusive")).is_err());
+        // Not the main database: not asked.
+        assert!(guard(Kind::Wal)
+            .pragma(&out, Some("journal_mode"), Some("delete"))
+            .is_ok());
+    }
+
+    #[test]
+    fn leaving_wal_when_allowed_lets_the_exclusive_lock_through() {
+        let allowed = |pragma: bool| {
+            let (mut base, out) = (FakeBase::default(), replica());
+            let mut g = Guard::new(
+                Kind::MainDb,
+                "/litefs/app.db".into(),
+                Path::new("/litefs"),
+                false,
+                rules(false),
+            );
+            g.shm_mapped(ffi::SQLITE_OK);
+            if pragma {
+                assert!(g.pragma(&out, Some("journal_mode"), Some("delete")).is_ok());
+            }
+            g.lock(&mut base, &out, SHARED);
+            g.lock(&mut base, &out, EXCLUSIVE)
+        };
+        assert_eq!(allowed(true), ffi::SQLITE_OK);
+        assert_eq!(allowed(false), ffi::SQLITE_BUSY);
+    }
+
+    #[test]
+    fn a_failed_transaction_does_not_keep_the_escalated_write_lock() {
+        let (mut base, out) = (
+            FakeBase::default(),
+            Fake {
+                explicit: true,
+                ..primary()
+            },
+        );
+        let mut g = guard(Kind::MainDb);
+        g.shm_mapped(ffi::SQLITE_OK);
+        g.lock(&mut base, &out, SHARED);
+        g.shm_barrier(&mut base, &out);
+        assert_eq!(base.write_lock_requests(), 1);
+        // No read slot was taken; the database lock goes.
+        g.unlock(&mut base, &out, ffi::SQLITE_LOCK_NONE);
+        assert_eq!(base.shm.last(), Some(&(WAL_WRITE_LOCK, 1, UNLOCK_EXCL)));
+        assert_eq!(g.shm_unmap(&mut base, 0), ffi::SQLITE_OK);
+        assert_eq!(base.shm.len(), 2, "released exactly once");
+    }
+}
