@@ -8,7 +8,7 @@
 //! while the base file stays where it is; their state lives in a side table
 //! keyed by the file pointer. Also here: the method tables, the registry of
 //! open main files (MAINS) a journal or WAL finds its evidence through, and
-//! the public questions connection.rs asks about a file.
+//! the file-level work behind the public functions in `vfs` (mod.rs).
 
 use super::base::{forward, RawBase};
 use super::outside::Links;
@@ -304,15 +304,6 @@ pub(super) unsafe fn parts<'a, const A: bool>(f: *mut ffi::sqlite3_file) -> (&'a
     }
 }
 
-fn is_ours(f: *mut ffi::sqlite3_file) -> bool {
-    if f.is_null() {
-        return false;
-    }
-    // SAFETY: `f` is a file SQLite returned for a connection; reading pMethods is valid.
-    let m = unsafe { (*f).pMethods };
-    ALL_METHODS.iter().any(|t| std::ptr::eq(m, *t))
-}
-
 /// `parts` of one of our files, whichever its layout.
 ///
 /// # Safety
@@ -327,26 +318,33 @@ unsafe fn any_parts<'a>(f: *mut ffi::sqlite3_file) -> (&'a mut FileState, RawBas
     }
 }
 
-/// The state of one of our files, whichever its layout.
-///
-/// # Safety
-/// `f` is one of our open files.
-unsafe fn state_of<'a>(f: *mut ffi::sqlite3_file) -> &'a mut FileState {
-    // SAFETY: caller contract.
-    unsafe { any_parts(f).0 }
-}
-
-/// The method table an adopted file had before the guard took it over
-/// (null for any other file).
-pub fn original_methods(f: *mut ffi::sqlite3_file) -> *const ffi::sqlite3_io_methods {
-    if !is_adopted(f) {
-        return std::ptr::null();
+/// `g` with the state and base file of `f`, whichever its layout; None when
+/// `f` is not one of our files. `f` is null or a file SQLite returned for a
+/// connection (its pMethods readable), called under that connection's mutex.
+pub(super) fn with_state<T>(
+    f: *mut ffi::sqlite3_file,
+    g: impl FnOnce(&mut FileState, RawBase<'_>) -> T,
+) -> Option<T> {
+    if !is_ours(f) {
+        return None;
     }
-    with_adopted(f, |a| a.methods).unwrap_or(std::ptr::null())
+    // SAFETY: `f` is ours (checked) and open.
+    let (s, base) = unsafe { any_parts(f) };
+    Some(g(s, base))
 }
 
-/// Whether `f` is a file the guard adopted (see `adopt`).
-pub fn is_adopted(f: *mut ffi::sqlite3_file) -> bool {
+/// Whether `f` is one of our files, whichever its layout.
+pub(super) fn is_ours(f: *mut ffi::sqlite3_file) -> bool {
+    if f.is_null() {
+        return false;
+    }
+    // SAFETY: `f` is a file SQLite returned for a connection; reading pMethods is valid.
+    let m = unsafe { (*f).pMethods };
+    ALL_METHODS.iter().any(|t| std::ptr::eq(m, *t))
+}
+
+/// Whether `f` is an adopted file (its method table swapped for ours).
+pub(super) fn is_adopted(f: *mut ffi::sqlite3_file) -> bool {
     if f.is_null() {
         return false;
     }
@@ -357,21 +355,22 @@ pub fn is_adopted(f: *mut ffi::sqlite3_file) -> bool {
         .any(|t| std::ptr::eq(m, *t))
 }
 
-/// Puts a guarded main database that a connection opened outside the
-/// wrappers (before the guard loaded, or through a VFS registered later)
-/// under the guard: its method table is swapped for ours, which forward to
-/// the original with the same file. Must run under the connection's mutex
-/// (SQLite holds it during the auto-extension, authorizer and file control).
-/// Returns false when `f` was ours already or is not a main database.
-/// `main` is the database file a `-journal` or `-wal` belongs to (its evidence
-/// is theirs); ignored for a main database.
-pub fn adopt(
+/// The method table an adopted file had (null for any other file).
+pub(super) fn original_methods(f: *mut ffi::sqlite3_file) -> *const ffi::sqlite3_io_methods {
+    if !is_adopted(f) {
+        return std::ptr::null();
+    }
+    with_adopted(f, |a| a.methods).unwrap_or(std::ptr::null())
+}
+
+/// Adopts `f` (see `vfs::adopt`) with the policy state `guard`; `main` is
+/// the main database file of a `-journal` or `-wal`, whose evidence is
+/// theirs. False when `f` is null, ours already, or closed.
+pub(super) fn adopt(
     f: *mut ffi::sqlite3_file,
     kind: Kind,
-    at: &crate::location::Located,
-    read_only: bool,
+    guard: Guard,
     main: *mut ffi::sqlite3_file,
-    settings: &Settings,
 ) -> bool {
     if f.is_null() || is_ours(f) {
         return false;
@@ -381,13 +380,11 @@ pub fn adopt(
     if orig.is_null() {
         return false;
     }
-    let evidence = if kind != Kind::MainDb && is_ours(main) {
-        // SAFETY: `main` is ours (checked) and open; its state is boxed.
-        unsafe { addr_of_mut!(state_of(main).write_ok) }
-    } else {
+    let evidence = if kind == Kind::MainDb {
         std::ptr::null_mut()
+    } else {
+        with_state(main, |s, _| addr_of_mut!(s.write_ok)).unwrap_or(std::ptr::null_mut())
     };
-    let guard = Guard::new(kind, at.db.clone(), &at.mount, read_only, Rules::of(settings));
     let state = FileState::boxed(kind, guard, evidence);
     {
         let mut map = ADOPTED.lock().unwrap_or_else(|e| e.into_inner());
@@ -398,52 +395,6 @@ pub fn adopt(
     // original table is restored before the base xClose runs.
     unsafe { (*f).pMethods = methods_for::<true>(orig) };
     true
-}
-
-/// Binds a main database file to its connection so escalation can ask
-/// whether that connection is inside an explicit transaction. Returns false
-/// for files that are not ours.
-pub fn bind(f: *mut ffi::sqlite3_file, conn: *mut ffi::sqlite3) -> bool {
-    if !is_ours(f) {
-        return false;
-    }
-    // SAFETY: `f` is ours (checked) and open.
-    let s = unsafe { state_of(f) };
-    if s.guard.kind() == Kind::MainDb {
-        s.links.bind(conn);
-    }
-    true
-}
-
-/// Whether the authorizer may reuse this file's last verdict instead of
-/// looking (see `verdict`). False for files not ours.
-pub fn recently_allowed(f: *mut ffi::sqlite3_file) -> bool {
-    // SAFETY: `f` is ours (checked) and open.
-    is_ours(f) && unsafe { state_of(f) }.guard.recently_allowed()
-}
-
-/// Records the authorizer's own fresh role check for this file.
-pub fn record_verdict(f: *mut ffi::sqlite3_file, may_write: bool) {
-    if is_ours(f) {
-        // SAFETY: `f` is ours (checked) and open.
-        unsafe { state_of(f) }.guard.note(may_write);
-    }
-}
-
-/// Whether `f` is a file of this VFS (so its writes pass the gate).
-pub fn is_gated(f: *mut ffi::sqlite3_file) -> bool {
-    is_ours(f)
-}
-
-/// Whether our main database file `f` is in WAL mode (its journal file is
-/// then the `-wal`).
-pub fn in_wal_mode(f: *mut ffi::sqlite3_file) -> bool {
-    if !is_ours(f) {
-        return false;
-    }
-    // SAFETY: `f` is ours (checked) and open.
-    let (s, mut base) = unsafe { any_parts(f) };
-    s.guard.in_wal_mode(&mut base)
 }
 
 macro_rules! methods {

@@ -26,10 +26,11 @@ mod trampolines;
 mod verdict;
 mod wrap;
 
-pub use layout::{
-    adopt, bind, in_wal_mode, is_adopted, is_gated, original_methods, recently_allowed, record_verdict,
-};
 pub use wrap::{register, wrap_all};
+
+use crate::settings::Settings;
+use libsqlite3_sys as ffi;
+use policy::{Guard, Rules};
 
 /// What SQLite is opening.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,4 +43,77 @@ pub enum Kind {
 /// Catches a panic at the FFI boundary and answers `on_panic` instead.
 fn boundary<T>(on_panic: T, f: impl FnOnce() -> T) -> T {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(on_panic)
+}
+
+// What the rest of the extension asks of the VFS about a file. `f` is null
+// or a file SQLite returned for a connection, asked under that connection's
+// mutex (as SQLite holds it during the auto-extension, authorizer and file
+// control).
+
+/// Puts a guarded main database that a connection opened outside the
+/// wrappers (before the guard loaded, or through a VFS registered later)
+/// under the guard: its method table is swapped for ours, which forward to
+/// the original with the same file. Must run under the connection's mutex
+/// (SQLite holds it during the auto-extension, authorizer and file control).
+/// Returns false when `f` was ours already or is not a main database.
+/// `main` is the database file a `-journal` or `-wal` belongs to (its evidence
+/// is theirs); ignored for a main database.
+pub fn adopt(
+    f: *mut ffi::sqlite3_file,
+    kind: Kind,
+    at: &crate::location::Located,
+    read_only: bool,
+    main: *mut ffi::sqlite3_file,
+    settings: &Settings,
+) -> bool {
+    if f.is_null() || layout::is_ours(f) {
+        return false;
+    }
+    let guard = Guard::new(kind, at.db.clone(), &at.mount, read_only, Rules::of(settings));
+    layout::adopt(f, kind, guard, main)
+}
+
+/// Binds a main database file to its connection so escalation can ask
+/// whether that connection is inside an explicit transaction. Returns false
+/// for files that are not ours.
+pub fn bind(f: *mut ffi::sqlite3_file, conn: *mut ffi::sqlite3) -> bool {
+    layout::with_state(f, |s, _| {
+        if s.guard.kind() == Kind::MainDb {
+            s.links.bind(conn);
+        }
+    })
+    .is_some()
+}
+
+/// Whether `f` is a file the guard adopted (see `adopt`).
+pub fn is_adopted(f: *mut ffi::sqlite3_file) -> bool {
+    layout::is_adopted(f)
+}
+
+/// The method table an adopted file had before the guard took it over
+/// (null for any other file).
+pub fn original_methods(f: *mut ffi::sqlite3_file) -> *const ffi::sqlite3_io_methods {
+    layout::original_methods(f)
+}
+
+/// Whether `f` is a file of this VFS (so its writes pass the gate).
+pub fn is_gated(f: *mut ffi::sqlite3_file) -> bool {
+    layout::is_ours(f)
+}
+
+/// Whether our main database file `f` is in WAL mode (its journal file is
+/// then the `-wal`).
+pub fn in_wal_mode(f: *mut ffi::sqlite3_file) -> bool {
+    layout::with_state(f, |s, mut base| s.guard.in_wal_mode(&mut base)).unwrap_or(false)
+}
+
+/// Whether the authorizer may reuse this file's last verdict instead of
+/// looking (see `verdict`). False for files not ours.
+pub fn recently_allowed(f: *mut ffi::sqlite3_file) -> bool {
+    layout::with_state(f, |s, _| s.guard.recently_allowed()).unwrap_or(false)
+}
+
+/// Records the authorizer's own fresh role check for this file.
+pub fn record_verdict(f: *mut ffi::sqlite3_file, may_write: bool) {
+    layout::with_state(f, |s, _| s.guard.note(may_write));
 }
