@@ -227,6 +227,7 @@ impl Guard {
     }
 
     /// What the backstop asks before a write it has no evidence for.
+    #[inline(always)]
     fn vouch<S: Outside>(&mut self, out: &S) -> Result<(), c_int> {
         let mut backstop = std::mem::take(&mut self.backstop);
         let r = backstop.check(&mut out.evidence(), &mut || self.gate(out));
@@ -236,11 +237,13 @@ impl Guard {
 
     /// The base write lock is held after a passed gate: evidence for the
     /// transaction's writes.
+    #[inline(always)]
     fn granted<S: Outside>(&self, out: &S) {
         out.evidence().grant();
     }
 
     /// The write transaction on this database ended (or may have).
+    #[inline(always)]
     fn end_of_write<S: Outside>(&mut self, out: &S) {
         out.evidence().revoke();
         self.backstop.arm();
@@ -286,6 +289,7 @@ impl Guard {
 
     /// LiteFS refuses writes on a replica with EACCES at the FUSE layer, which
     /// SQLite reports as "disk I/O error" in WAL mode. Say what it really is.
+    #[inline(always)]
     fn translate<S: Outside>(&mut self, out: &S, rc: c_int) -> c_int {
         if rc == ffi::SQLITE_OK || rc & 0xff != ffi::SQLITE_IOERR {
             return rc;
@@ -301,6 +305,7 @@ impl Guard {
     }
 
     /// The backstop's question before `buf` is written at `off`.
+    #[inline(always)]
     fn before_write<S: Outside>(&mut self, out: &S, buf: &[u8], off: i64) -> Result<(), c_int> {
         let n = buf.len();
         let bytes = |len: usize| &buf[..len.min(n)];
@@ -327,6 +332,7 @@ impl Guard {
         r
     }
 
+    #[inline(always)]
     pub(super) fn write<B: BaseFile, S: Outside>(
         &mut self,
         base: &mut B,
@@ -341,6 +347,7 @@ impl Guard {
         self.translate(out, rc)
     }
 
+    #[inline(always)]
     pub(super) fn truncate<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S, size: i64) -> c_int {
         if self.kind == Kind::Journal && size == 0 {
             // TRUNCATE mode ends a write transaction this way; an empty
@@ -353,12 +360,14 @@ impl Guard {
         self.translate(out, rc)
     }
 
+    #[inline(always)]
     pub(super) fn sync<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S, flags: c_int) -> c_int {
         let rc = base.sync(flags);
         self.translate(out, rc)
     }
 
     /// Bytes 18 and 19 of the header are 2 in a WAL database.
+    #[inline(always)]
     pub(super) fn in_wal_mode<B: BaseFile>(&self, base: &mut B) -> bool {
         // A mapped wal-index answers without a read (on LiteFS, a FUSE round trip).
         if self.shm_mapped {
@@ -369,6 +378,7 @@ impl Guard {
         rc == ffi::SQLITE_OK && hdr == [2, 2]
     }
 
+    #[inline(always)]
     pub(super) fn lock<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S, level: c_int) -> c_int {
         if self.kind != Kind::MainDb {
             return base.lock(level);
@@ -496,6 +506,7 @@ impl Guard {
         }
     }
 
+    #[inline(always)]
     pub(super) fn unlock<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S, level: c_int) -> c_int {
         if self.kind == Kind::MainDb && level <= ffi::SQLITE_LOCK_SHARED {
             // A transaction ended: whatever it was allowed ends with it.
@@ -556,6 +567,7 @@ impl Guard {
         }
     }
 
+    #[inline(always)]
     pub(super) fn shm_lock<B: BaseFile, S: Outside>(
         &mut self,
         base: &mut B,
@@ -609,6 +621,7 @@ impl Guard {
     /// The first shm call of every WAL read transaction, made while SQLite reads
     /// the wal-index header: the place to take the write lock for a plain BEGIN
     /// (see the README's "IMMEDIATE for plain BEGIN").
+    #[inline(always)]
     pub(super) fn shm_barrier<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S) {
         if self.wal.may_escalate() && self.escalation_candidate(out) {
             if self.role(out).may_write() {
