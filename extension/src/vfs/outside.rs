@@ -1,0 +1,126 @@
+//! The outside world as the policy sees it: [`Links`] holds what a guarded
+//! file knows of its surroundings — its connection (for the autocommit
+//! state), that connection's busy handler and the evidence of its main
+//! database file — and answers the policy's [`Outside`] questions with the
+//! real role lookup, SQLite's log and errno.
+
+use super::backstop::Evidence;
+use super::policy::Outside;
+use crate::error::Error;
+use crate::role::Marker;
+use crate::role::{self, Role};
+use crate::sqlite_api::{self, api};
+use libsqlite3_sys as ffi;
+use std::ffi::{c_int, c_void};
+use std::path::{Path, PathBuf};
+
+pub(super) type BusyFn = unsafe extern "C" fn(*mut c_void) -> c_int;
+
+/// A file's links to the outside.
+pub(super) struct Links {
+    /// The connection this main database belongs to (null until bound, and
+    /// for a file shared by several connections).
+    pub conn: *mut ffi::sqlite3,
+    /// Shared-cache mode: more than one connection bound this file.
+    pub shared: bool,
+    /// The connection's busy handler, from SQLITE_FCNTL_BUSYHANDLER.
+    pub busy: Option<(BusyFn, *mut c_void)>,
+    /// Where this file's evidence lives: its own file's `write_ok` (main
+    /// database), or its main database file's (a `-journal` or `-wal`: see
+    /// `layout::main_evidence`); null when unknown: every transaction is
+    /// then looked up.
+    pub evidence: *mut bool,
+}
+
+impl Links {
+    /// No connection, no busy handler, no evidence: for a question asked
+    /// without an open file (create, delete).
+    pub fn detached() -> Links {
+        Links {
+            conn: std::ptr::null_mut(),
+            shared: false,
+            busy: None,
+            evidence: std::ptr::null_mut(),
+        }
+    }
+
+    /// Binds a main database file to the connection `conn` so escalation
+    /// can ask whether that connection is inside an explicit transaction.
+    pub fn bind(&mut self, conn: *mut ffi::sqlite3) {
+        if !self.conn.is_null() && self.conn != conn {
+            // Two connections on one file: shared-cache mode. Either may close
+            // while the file stays open, so neither is remembered: no escalation.
+            self.shared = true;
+        }
+        self.conn = if self.shared { std::ptr::null_mut() } else { conn };
+    }
+}
+
+/// A file's evidence, as the backstop asks for it.
+#[derive(Clone, Copy)]
+pub(super) struct Ev(pub *mut bool);
+
+impl Evidence for Ev {
+    fn holds(&self) -> bool {
+        // SAFETY: null, or a `write_ok` of a main file that outlives this
+        // file (SQLite closes a journal and WAL before their database);
+        // calls on one connection's files are serialised.
+        !self.0.is_null() && unsafe { *self.0 }
+    }
+    fn grant(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: as in holds.
+            unsafe { *self.0 = true };
+        }
+    }
+    fn revoke(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: as in holds.
+            unsafe { *self.0 = false };
+        }
+    }
+}
+
+impl Outside for Links {
+    type Evidence = Ev;
+
+    fn role(&self, target: &role::Target, marker: Marker, require_fuse: bool) -> Role {
+        role::detect_target(target, marker, require_fuse)
+    }
+
+    fn in_explicit_transaction(&self) -> bool {
+        if self.conn.is_null() {
+            return false;
+        }
+        // SAFETY: `conn` is the live connection that owns this file (bound in
+        // its init; the file closes before the connection is freed).
+        unsafe { (api().get_autocommit)(self.conn) == 0 }
+    }
+
+    fn busy(&self) -> bool {
+        match self.busy {
+            // SAFETY: SQLite's own busy-handler callback and argument, as it
+            // handed them to the file with SQLITE_FCNTL_BUSYHANDLER.
+            Some((f, arg)) => unsafe { f(arg) != 0 },
+            None => false,
+        }
+    }
+
+    fn evidence(&self) -> Ev {
+        Ev(self.evidence)
+    }
+
+    fn log(&self, rc: c_int, e: &Error) {
+        sqlite_api::log(rc, e);
+    }
+
+    fn journal_exists(&self, db_path: &Path) -> bool {
+        let mut p = db_path.as_os_str().to_os_string();
+        p.push("-journal");
+        std::fs::symlink_metadata(PathBuf::from(p)).is_ok()
+    }
+
+    fn errno(&self) -> i32 {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    }
+}

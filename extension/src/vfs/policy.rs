@@ -1,0 +1,1274 @@
+//! The policy of a guarded file, in plain Rust: the write gate, IMMEDIATE
+//! escalation (WAL: at the xShmBarrier; rollback mode: xLock(SHARED) →
+//! RESERVED), the WAL rule, the backstop hook-up, the translation of
+//! LiteFS's EACCES into SQLITE_READONLY, the hot-journal refusal, the
+//! dead-mount error and the end-of-write bookkeeping.
+//!
+//! No raw pointers here. A [`Guard`] talks to the file below it through
+//! [`BaseFile`] and to everything else (the role lookup, the connection's
+//! busy handler and autocommit state, the evidence of its main database
+//! file, SQLite's log, errno) through [`Outside`]. The trampolines pass the
+//! real ones (`base.rs`, `outside.rs`); the tests below pass fakes. Both
+//! traits are generic parameters, monomorphised: no dynamic dispatch or
+//! allocation is added to an I/O call.
+
+use super::backstop::{Backstop, Evidence};
+use super::locks::{WalLocks, WAL_CKPT_LOCK, WAL_WRITE_LOCK};
+use super::verdict::{RecentVerdict, AUTHORIZER_REUSE, CHECKPOINT_REUSE};
+use super::Kind;
+use crate::error::Error;
+use crate::role::Marker;
+use crate::role::{self, Role};
+use crate::settings::Settings;
+use crate::wal_rule;
+use libsqlite3_sys as ffi;
+use std::ffi::c_int;
+use std::path::{Path, PathBuf};
+
+/// The file below the guard (the base VFS's file), as the policy uses it.
+pub(super) trait BaseFile {
+    fn lock(&mut self, level: c_int) -> c_int;
+    fn unlock(&mut self, level: c_int) -> c_int;
+    fn read(&mut self, buf: &mut [u8], off: i64) -> c_int;
+    fn write(&mut self, buf: &[u8], off: i64) -> c_int;
+    fn truncate(&mut self, size: i64) -> c_int;
+    fn sync(&mut self, flags: c_int) -> c_int;
+    fn shm_lock(&mut self, offset: c_int, n: c_int, flags: c_int) -> c_int;
+    fn shm_barrier(&mut self);
+    fn shm_unmap(&mut self, delete: c_int) -> c_int;
+}
+
+/// Everything else a guarded file asks about or tells. Methods take `&self`
+/// so several closures of one call may ask (the busy handler and the gate).
+pub(super) trait Outside {
+    /// A handle on the evidence of this file's main database (see `backstop`).
+    type Evidence: Evidence;
+    /// One look at the mount.
+    fn role(&self, target: &role::Target, marker: Marker, require_fuse: bool) -> Role;
+    /// The file's connection is inside an explicit transaction (false when
+    /// the file has no single connection).
+    fn in_explicit_transaction(&self) -> bool;
+    /// Calls the connection's busy handler; false when it gives up (or there is none).
+    fn busy(&self) -> bool;
+    fn evidence(&self) -> Self::Evidence;
+    /// Writes to SQLite's error log.
+    fn log(&self, rc: c_int, e: &Error);
+    /// Whether the database's `-journal` exists.
+    fn journal_exists(&self, db: &Path) -> bool;
+    /// errno, right after the base call that failed.
+    fn errno(&self) -> i32;
+}
+
+/// What an open file copies from the settings its VFS wrapper was made with.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rules {
+    marker: Marker,
+    require_fuse: bool,
+    /// Escalate plain BEGIN (LITEFS_GUARD_IMMEDIATE).
+    immediate: bool,
+    /// Refuse leaving WAL (LITEFS_GUARD_WAL).
+    keep_wal: bool,
+}
+
+impl Rules {
+    pub(super) fn of(s: &Settings) -> Rules {
+        Rules {
+            marker: s.marker,
+            require_fuse: s.require_fuse,
+            immediate: s.immediate,
+            keep_wal: s.keep_wal,
+        }
+    }
+}
+
+/// The guard's state for one open file, and its rules.
+pub(super) struct Guard {
+    kind: Kind,
+    rules: Rules,
+    db_path: PathBuf,
+    /// What the role check looks at, prepared once for this file.
+    target: role::Target,
+    read_only: bool,
+    /// SQLite mapped the wal-index: the database is in WAL mode.
+    shm_mapped: bool,
+    wal: WalLocks,
+    /// Rollback mode: the guard took RESERVED for SQLite (escalation).
+    guard_reserved: bool,
+    /// Rollback mode: escalation declined for this SHARED lock.
+    rollback_declined: bool,
+    /// The last role verdict for this file (see `verdict`).
+    verdict: RecentVerdict,
+    /// The lock level SQLite holds on the base file (main database).
+    lock: c_int,
+    /// A `PRAGMA journal_mode` away from WAL passed the WAL rule (LITEFS_GUARD_WAL=0).
+    leaving_wal: bool,
+    /// Whether the next write must be vouched for (see `backstop`).
+    backstop: Backstop,
+}
+
+thread_local! {
+    /// The database whose `-journal` this thread just closed inside a write
+    /// transaction that had passed the gate: DELETE mode deletes it next,
+    /// in the same call. Taken by that delete, or replaced by the next close.
+    static CLOSED_JOURNAL: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Whether the last error looks like a FUSE daemon that went away (a live
+/// lock conflict gives EAGAIN/EACCES, or no errno at all).
+fn mount_may_be_dead(errno: i32) -> bool {
+    [libc::ENOTCONN, libc::EIO, libc::ENODEV, libc::ESTALE].contains(&errno)
+}
+
+/// May the `-journal` or `-wal` of this guarded database be deleted now?
+/// Deleting one is part of a write transaction (DELETE journal mode) or of
+/// the last close after a checkpoint, both already vouched for on a node
+/// that may write; on any other node the files stay as they are.
+pub(super) fn vouch_delete<S: Outside>(
+    db: PathBuf,
+    mount: &Path,
+    journal: bool,
+    rules: Rules,
+    out: &S,
+) -> Result<(), c_int> {
+    let just_closed = CLOSED_JOURNAL
+        .with(|c| c.borrow_mut().take())
+        .is_some_and(|p| journal && p == db);
+    if just_closed {
+        return Ok(());
+    }
+    Guard::new(Kind::Journal, db, mount, true, rules).gate(out)
+}
+
+/// May a new file be created at `path` in this mount now (role of the mount
+/// alone: the file is not there yet)?
+pub(super) fn vouch_create<S: Outside>(
+    mount: &Path,
+    path: &Path,
+    rules: Rules,
+    out: &S,
+) -> Result<(), c_int> {
+    let mut g = Guard::new(Kind::Journal, path.to_path_buf(), mount, true, rules);
+    g.target = role::Target::new(mount, None);
+    g.gate(out)
+}
+
+impl Guard {
+    pub(super) fn new(kind: Kind, db_path: PathBuf, mount: &Path, read_only: bool, rules: Rules) -> Guard {
+        Guard {
+            kind,
+            rules,
+            target: role::Target::new(mount, Some(&db_path)),
+            backstop: Backstop::default(),
+            db_path,
+            read_only,
+            shm_mapped: false,
+            wal: WalLocks::default(),
+            guard_reserved: false,
+            rollback_declined: false,
+            verdict: RecentVerdict::default(),
+            lock: ffi::SQLITE_LOCK_NONE,
+            leaving_wal: false,
+        }
+    }
+
+    pub(super) fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub(super) fn db_path(&self) -> &Path {
+        &self.db_path
+    }
+
+    fn role<S: Outside>(&self, out: &S) -> Role {
+        out.role(&self.target, self.rules.marker, self.rules.require_fuse)
+    }
+
+    /// The execution-time gate: Ok when this node may write now.
+    fn gate<S: Outside>(&mut self, out: &S) -> Result<(), c_int> {
+        // A deliberately broken build, only for proving the failover tests can fail.
+        if cfg!(feature = "test-no-gate") {
+            return Ok(());
+        }
+        let role = self.role(out);
+        self.note(role.may_write());
+        match role.refusal() {
+            None => Ok(()),
+            Some(why) => {
+                let e = Error::WriteRefused {
+                    db: self.db_path.clone(),
+                    why,
+                };
+                out.log(e.code(), &e);
+                Err(e.code())
+            }
+        }
+    }
+
+    /// Whether this file's connection is inside an explicit transaction and
+    /// may be escalated at all.
+    fn escalation_candidate<S: Outside>(&self, out: &S) -> bool {
+        self.kind == Kind::MainDb && !self.read_only && self.rules.immediate && out.in_explicit_transaction()
+    }
+
+    /// When the mount under an open file is gone, the unix VFS reports every
+    /// failing shm lock as "busy" and SQLite retries for about ten seconds
+    /// before a "locking protocol" error. Say what it is, at once.
+    fn dead_mount_error<S: Outside>(&self, out: &S) -> Option<c_int> {
+        match self.role(out) {
+            Role::NotRunning(why) => {
+                let e = Error::MountGone {
+                    db: self.db_path.clone(),
+                    why,
+                };
+                out.log(e.code(), &e);
+                Some(e.code())
+            }
+            _ => None,
+        }
+    }
+
+    /// What the backstop asks before a write it has no evidence for.
+    #[inline(always)]
+    fn vouch<S: Outside>(&mut self, out: &S) -> Result<(), c_int> {
+        let mut backstop = std::mem::take(&mut self.backstop);
+        let r = backstop.check(&mut out.evidence(), &mut || self.gate(out));
+        self.backstop = backstop;
+        r
+    }
+
+    /// The base write lock is held after a passed gate: evidence for the
+    /// transaction's writes.
+    #[inline(always)]
+    fn granted<S: Outside>(&self, out: &S) {
+        out.evidence().grant();
+    }
+
+    /// The write transaction on this database ended (or may have).
+    #[inline(always)]
+    fn end_of_write<S: Outside>(&mut self, out: &S) {
+        out.evidence().revoke();
+        self.backstop.arm();
+    }
+
+    /// Records a role verdict (the gate's, or the authorizer's own).
+    pub(super) fn note(&mut self, may_write: bool) {
+        self.verdict.record(may_write);
+    }
+
+    /// Whether the authorizer may reuse this file's last verdict.
+    pub(super) fn recently_allowed(&self) -> bool {
+        self.verdict.allowed_within(AUTHORIZER_REUSE)
+    }
+
+    /// Before the base file is opened with `flags`: opening a journal to
+    /// write it starts a write transaction (or plays back a hot journal):
+    /// never on a node that may not write. Asked before the file is created,
+    /// so nothing is left behind.
+    pub(super) fn before_open<S: Outside>(&mut self, out: &S, flags: c_int) -> Result<(), c_int> {
+        if self.kind == Kind::Journal && flags & ffi::SQLITE_OPEN_READWRITE != 0 {
+            if let Err(rc) = self.vouch(out) {
+                if flags & ffi::SQLITE_OPEN_CREATE == 0 {
+                    let db = self.db_path.clone();
+                    out.log(rc, &Error::HotJournal { db });
+                }
+                return Err(rc);
+            }
+        }
+        Ok(())
+    }
+
+    /// The file is about to close: let go of the escalated write lock (an
+    /// in-process leak otherwise) and remember a vouched journal for the
+    /// delete that follows in DELETE mode.
+    pub(super) fn closing<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S) {
+        self.wal.release(&mut |o, n, fl| base.shm_lock(o, n, fl));
+        if self.kind == Kind::Journal {
+            let vouched = out.evidence().holds().then(|| self.db_path.clone());
+            CLOSED_JOURNAL.with(|c| *c.borrow_mut() = vouched);
+        }
+    }
+
+    /// LiteFS refuses writes on a replica with EACCES at the FUSE layer, which
+    /// SQLite reports as "disk I/O error" in WAL mode. Say what it really is.
+    #[inline(always)]
+    fn translate<S: Outside>(&mut self, out: &S, rc: c_int) -> c_int {
+        if rc == ffi::SQLITE_OK || rc & 0xff != ffi::SQLITE_IOERR {
+            return rc;
+        }
+        let errno = out.errno();
+        if ![libc::EACCES, libc::EROFS, libc::EPERM].contains(&errno) {
+            return rc;
+        }
+        match self.gate(out) {
+            Ok(()) => rc,
+            Err(readonly) => readonly,
+        }
+    }
+
+    /// The backstop's question before `buf` is written at `off`.
+    #[inline(always)]
+    fn before_write<S: Outside>(&mut self, out: &S, buf: &[u8], off: i64) -> Result<(), c_int> {
+        let n = buf.len();
+        let bytes = |len: usize| &buf[..len.min(n)];
+        let mut backstop = std::mem::take(&mut self.backstop);
+        let mut ev = out.evidence();
+        let r = match self.kind {
+            Kind::MainDb => backstop.check(&mut ev, &mut || self.gate(out)),
+            Kind::Journal => {
+                // SQLite ends a transaction in PERSIST and EXCLUSIVE mode by
+                // zeroing the header's first 28 bytes (zeroJournalHdr). A new
+                // header is longer (a sector) and never all zero: its magic may
+                // be zero until synced, but it holds the sector and page sizes.
+                let cleared = off == 0 && (1..=28).contains(&n) && bytes(28).iter().all(|b| *b == 0);
+                backstop.journal_write(&mut ev, off, n as i64, cleared, &mut || self.gate(out))
+            }
+            Kind::Wal => {
+                // A frame header (24 bytes after the 32-byte WAL header) whose
+                // "database size" field is set marks a commit.
+                let commit = n == 24 && off >= 32 && bytes(8)[4..8] != [0, 0, 0, 0];
+                backstop.wal_write(&mut ev, off, n as i64, commit, &mut || self.gate(out))
+            }
+        };
+        self.backstop = backstop;
+        r
+    }
+
+    #[inline(always)]
+    pub(super) fn write<B: BaseFile, S: Outside>(
+        &mut self,
+        base: &mut B,
+        out: &S,
+        buf: &[u8],
+        off: i64,
+    ) -> c_int {
+        if let Err(rc) = self.before_write(out, buf, off) {
+            return rc;
+        }
+        let rc = base.write(buf, off);
+        self.translate(out, rc)
+    }
+
+    #[inline(always)]
+    pub(super) fn truncate<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S, size: i64) -> c_int {
+        if self.kind == Kind::Journal && size == 0 {
+            // TRUNCATE mode ends a write transaction this way; an empty
+            // journal is a cold one.
+            self.end_of_write(out);
+        } else if let Err(rc) = self.vouch(out) {
+            return rc;
+        }
+        let rc = base.truncate(size);
+        self.translate(out, rc)
+    }
+
+    #[inline(always)]
+    pub(super) fn sync<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S, flags: c_int) -> c_int {
+        let rc = base.sync(flags);
+        self.translate(out, rc)
+    }
+
+    /// Bytes 18 and 19 of the header are 2 in a WAL database.
+    #[inline(always)]
+    pub(super) fn in_wal_mode<B: BaseFile>(&self, base: &mut B) -> bool {
+        // A mapped wal-index answers without a read (on LiteFS, a FUSE round trip).
+        if self.shm_mapped {
+            return true;
+        }
+        let mut hdr = [0u8; 2];
+        let rc = base.read(&mut hdr, 18);
+        rc == ffi::SQLITE_OK && hdr == [2, 2]
+    }
+
+    #[inline(always)]
+    pub(super) fn lock<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S, level: c_int) -> c_int {
+        if self.kind != Kind::MainDb {
+            return base.lock(level);
+        }
+        let rc = match level {
+            ffi::SQLITE_LOCK_RESERVED => {
+                // The rollback-journal write gate (the WAL one is in xShmLock).
+                if !self.guard_reserved {
+                    if let Err(rc) = self.gate(out) {
+                        return rc;
+                    }
+                }
+                let rc = base.lock(level);
+                if rc == ffi::SQLITE_OK {
+                    self.granted(out);
+                }
+                rc
+            }
+            ffi::SQLITE_LOCK_SHARED => {
+                let rc = base.lock(level);
+                if rc != ffi::SQLITE_OK
+                    || self.rollback_declined
+                    || self.guard_reserved
+                    || !self.escalation_candidate(out)
+                {
+                    rc
+                } else {
+                    self.lock = ffi::SQLITE_LOCK_SHARED;
+                    self.escalate_rollback(base, out)
+                }
+            }
+            ffi::SQLITE_LOCK_EXCLUSIVE => {
+                if self.in_wal_mode(base) {
+                    // In WAL mode SQLite locks the database file exclusively to
+                    // checkpoint and delete the WAL as the last connection
+                    // closes (or to leave WAL). On a node that may not write,
+                    // "busy" makes it skip that quietly and leave the files
+                    // alone. (In locking_mode=EXCLUSIVE it is taken at the first
+                    // read, with no wal-index mapped: reads go on; the
+                    // backstop watches its writes.)
+                    if self.shm_mapped
+                        && self.wal.read_slot.is_none()
+                        && !self.leaving_wal
+                        && self.gate(out).is_err()
+                    {
+                        return ffi::SQLITE_BUSY;
+                    }
+                } else if self.lock < ffi::SQLITE_LOCK_RESERVED && !self.guard_reserved {
+                    // Straight from SHARED to EXCLUSIVE: SQLite is about to
+                    // play back a hot journal into the database.
+                    if self.gate(out).is_err() {
+                        let e = Error::HotJournal {
+                            db: self.db_path.clone(),
+                        };
+                        out.log(e.code(), &e);
+                        return e.code();
+                    }
+                    let rc = base.lock(level);
+                    if rc == ffi::SQLITE_OK {
+                        // Playing back the hot journal writes the database.
+                        self.granted(out);
+                    }
+                    return rc;
+                }
+                base.lock(level)
+            }
+            _ => base.lock(level),
+        };
+        if rc == ffi::SQLITE_OK {
+            self.lock = self.lock.max(level);
+        }
+        rc
+    }
+
+    /// Rollback-journal escalation: holding SHARED, also take RESERVED so a
+    /// plain BEGIN behaves like BEGIN IMMEDIATE. While RESERVED is busy, drop to
+    /// NONE between busy-handler calls so the current writer can commit.
+    fn escalate_rollback<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S) -> c_int {
+        // Never on a WAL database: RESERVED would then be held for good.
+        if self.in_wal_mode(base) {
+            return ffi::SQLITE_OK;
+        }
+        if !self.role(out).may_write() {
+            self.rollback_declined = true;
+            return ffi::SQLITE_OK;
+        }
+        let mut waited = false;
+        loop {
+            match base.lock(ffi::SQLITE_LOCK_RESERVED) {
+                ffi::SQLITE_OK => {
+                    // Nobody else can be writing now, so a journal is hot: let
+                    // SQLite roll it back as a plain deferred transaction. And
+                    // after queueing for the lock, the role may have changed.
+                    if out.journal_exists(&self.db_path) || (waited && self.gate(out).is_err()) {
+                        base.unlock(ffi::SQLITE_LOCK_SHARED);
+                        self.rollback_declined = true;
+                    } else {
+                        self.guard_reserved = true;
+                        self.lock = ffi::SQLITE_LOCK_RESERVED;
+                        self.note(true);
+                        self.granted(out);
+                    }
+                    return ffi::SQLITE_OK;
+                }
+                ffi::SQLITE_BUSY => {
+                    waited = true;
+                    base.unlock(ffi::SQLITE_LOCK_NONE);
+                    let retry = out.busy();
+                    let rc = base.lock(ffi::SQLITE_LOCK_SHARED);
+                    if rc != ffi::SQLITE_OK {
+                        self.lock = ffi::SQLITE_LOCK_NONE;
+                        return rc;
+                    }
+                    if !retry {
+                        // The application's timeout ran out: stay deferred, as stock would.
+                        self.rollback_declined = true;
+                        return ffi::SQLITE_OK;
+                    }
+                }
+                _ => {
+                    self.rollback_declined = true;
+                    return ffi::SQLITE_OK;
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn unlock<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S, level: c_int) -> c_int {
+        if self.kind == Kind::MainDb && level <= ffi::SQLITE_LOCK_SHARED {
+            // A transaction ended: whatever it was allowed ends with it.
+            self.end_of_write(out);
+            self.guard_reserved = false;
+            self.leaving_wal = false;
+            if level == ffi::SQLITE_LOCK_NONE {
+                self.rollback_declined = false;
+                // Safety net: a transaction that failed before taking a read
+                // slot must not leave the escalated write lock behind.
+                self.wal.release_if_idle(&mut |o, n, fl| base.shm_lock(o, n, fl));
+            }
+        }
+        let rc = base.unlock(level);
+        self.lock = self.lock.min(level);
+        rc
+    }
+
+    /// `PRAGMA name=value` reached the main database (SQLITE_FCNTL_PRAGMA):
+    /// the WAL rule. Err is the refusal (logged already), for SQLite to show.
+    pub(super) fn pragma<S: Outside>(
+        &mut self,
+        out: &S,
+        name: Option<&str>,
+        value: Option<&str>,
+    ) -> Result<(), Error> {
+        if self.kind != Kind::MainDb {
+            return Ok(());
+        }
+        if let Some(e) = wal_rule::check_pragma(self.rules.keep_wal, name, value) {
+            out.log(e.code(), &e);
+            return Err(e);
+        }
+        if name.is_some_and(|n| n.eq_ignore_ascii_case("journal_mode"))
+            && value.is_some_and(|v| !v.trim().eq_ignore_ascii_case("wal"))
+        {
+            self.leaving_wal = true;
+        }
+        Ok(())
+    }
+
+    /// SQLITE_FCNTL_COMMIT_PHASETWO: sent at every commit, in every locking mode.
+    pub(super) fn committed<S: Outside>(&mut self, out: &S) {
+        if self.kind == Kind::MainDb {
+            self.end_of_write(out);
+        }
+    }
+
+    /// A file control that grows or writes the file (size hint, atomic write).
+    pub(super) fn growing<S: Outside>(&mut self, out: &S) -> Result<(), c_int> {
+        self.vouch(out)
+    }
+
+    /// The base xShmMap answered `rc`.
+    pub(super) fn shm_mapped(&mut self, rc: c_int) {
+        if rc == ffi::SQLITE_OK {
+            self.shm_mapped = true;
+        }
+    }
+
+    #[inline(always)]
+    pub(super) fn shm_lock<B: BaseFile, S: Outside>(
+        &mut self,
+        base: &mut B,
+        out: &S,
+        offset: c_int,
+        n: c_int,
+        flags: c_int,
+    ) -> c_int {
+        let unlock = flags & ffi::SQLITE_SHM_UNLOCK != 0;
+        let writing = self.wal.read_slot.is_some();
+        // The lock state is moved out so the gate may borrow the rest of `self`.
+        let mut wal = std::mem::take(&mut self.wal);
+        let rc = wal.shm_lock(
+            &mut |o, n, fl| base.shm_lock(o, n, fl),
+            offset,
+            n,
+            flags,
+            &mut || {
+                // A checkpoint right after this connection's own commit (the
+                // auto-checkpoint) reuses the commit's fresh verdict.
+                let just_checked = offset == WAL_CKPT_LOCK && self.verdict.allowed_within(CHECKPOINT_REUSE);
+                if just_checked {
+                    Ok(())
+                } else {
+                    self.gate(out)
+                }
+            },
+        );
+        // The gate was asked (a write transaction's write lock, or a
+        // checkpoint) and the base lock is held: evidence.
+        let gated = !unlock
+            && rc == ffi::SQLITE_OK
+            && n == 1
+            && ((offset == WAL_WRITE_LOCK && writing)
+                || (offset == WAL_CKPT_LOCK && flags & ffi::SQLITE_SHM_EXCLUSIVE != 0));
+        let writer_done =
+            unlock && n == 1 && (offset == WAL_WRITE_LOCK || offset == WAL_CKPT_LOCK) && !wal.guard_write;
+        self.wal = wal;
+        if writer_done {
+            // A WAL write transaction or checkpoint ended.
+            self.end_of_write(out);
+        } else if gated {
+            self.granted(out);
+        }
+        if rc == ffi::SQLITE_BUSY && mount_may_be_dead(out.errno()) {
+            return self.dead_mount_error(out).unwrap_or(rc);
+        }
+        rc
+    }
+
+    /// The first shm call of every WAL read transaction, made while SQLite reads
+    /// the wal-index header: the place to take the write lock for a plain BEGIN
+    /// (see the README's "IMMEDIATE for plain BEGIN").
+    #[inline(always)]
+    pub(super) fn shm_barrier<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S) {
+        if self.wal.may_escalate() && self.escalation_candidate(out) {
+            if self.role(out).may_write() {
+                self.note(true);
+                // The lock state is moved out so the closures may use `self`.
+                let mut wal = std::mem::take(&mut self.wal);
+                let got = wal.escalate(
+                    &mut |o, n, fl| base.shm_lock(o, n, fl),
+                    &mut || out.busy(),
+                    &mut || self.gate(out).is_ok(),
+                );
+                self.wal = wal;
+                if got {
+                    self.granted(out);
+                }
+            } else {
+                self.note(false);
+                self.wal.declined = true;
+            }
+        }
+        base.shm_barrier();
+    }
+
+    pub(super) fn shm_unmap<B: BaseFile>(&mut self, base: &mut B, delete: c_int) -> c_int {
+        self.wal.release(&mut |o, n, fl| base.shm_lock(o, n, fl));
+        self.wal.read_slot = None;
+        self.shm_mapped = false;
+        base.shm_unmap(delete)
+    }
+}
+
+/// The policy against a fake base file and a fake outside: no SQLite, no mount.
+#[cfg(all(test, not(feature = "test-no-gate")))]
+mod tests {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+
+    const LOCK_EXCL: c_int = ffi::SQLITE_SHM_LOCK | ffi::SQLITE_SHM_EXCLUSIVE;
+    const UNLOCK_EXCL: c_int = ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_EXCLUSIVE;
+    const LOCK_SH: c_int = ffi::SQLITE_SHM_LOCK | ffi::SQLITE_SHM_SHARED;
+    const SHARED: c_int = ffi::SQLITE_LOCK_SHARED;
+    const RESERVED: c_int = ffi::SQLITE_LOCK_RESERVED;
+    const EXCLUSIVE: c_int = ffi::SQLITE_LOCK_EXCLUSIVE;
+
+    /// A base file that records what it was asked.
+    #[derive(Default)]
+    struct FakeBase {
+        /// The lock level held on the file.
+        level: c_int,
+        /// Every xLock level asked for (granted or not).
+        locks: Vec<c_int>,
+        /// So many RESERVED requests are busy before one is granted.
+        reserved_busy: u32,
+        /// Bytes 18 and 19 say WAL.
+        wal_header: bool,
+        shm: Vec<(c_int, c_int, c_int)>,
+        /// So many exclusive WAL write-lock requests are busy first.
+        write_lock_busy: u32,
+        /// Every shm lock is busy (a dead mount looks like this).
+        shm_busy: bool,
+        barriers: u32,
+        writes: Vec<(i64, usize)>,
+        /// What xWrite and xSync answer.
+        io_rc: c_int,
+    }
+
+    impl BaseFile for FakeBase {
+        fn lock(&mut self, level: c_int) -> c_int {
+            self.locks.push(level);
+            if level == RESERVED && self.reserved_busy > 0 {
+                self.reserved_busy -= 1;
+                return ffi::SQLITE_BUSY;
+            }
+            self.level = self.level.max(level);
+            ffi::SQLITE_OK
+        }
+        fn unlock(&mut self, level: c_int) -> c_int {
+            self.level = self.level.min(level);
+            ffi::SQLITE_OK
+        }
+        fn read(&mut self, buf: &mut [u8], off: i64) -> c_int {
+            assert_eq!((off, buf.len()), (18, 2));
+            buf.fill(if self.wal_header { 2 } else { 1 });
+            ffi::SQLITE_OK
+        }
+        fn write(&mut self, buf: &[u8], off: i64) -> c_int {
+            self.writes.push((off, buf.len()));
+            self.io_rc
+        }
+        fn truncate(&mut self, _size: i64) -> c_int {
+            ffi::SQLITE_OK
+        }
+        fn sync(&mut self, _flags: c_int) -> c_int {
+            self.io_rc
+        }
+        fn shm_lock(&mut self, offset: c_int, n: c_int, flags: c_int) -> c_int {
+            self.shm.push((offset, n, flags));
+            if self.shm_busy && flags & ffi::SQLITE_SHM_LOCK != 0 {
+                return ffi::SQLITE_BUSY;
+            }
+            if offset == WAL_WRITE_LOCK && flags == LOCK_EXCL && self.write_lock_busy > 0 {
+                self.write_lock_busy -= 1;
+                return ffi::SQLITE_BUSY;
+            }
+            ffi::SQLITE_OK
+        }
+        fn shm_barrier(&mut self) {
+            self.barriers += 1;
+        }
+        fn shm_unmap(&mut self, _delete: c_int) -> c_int {
+            ffi::SQLITE_OK
+        }
+    }
+
+    impl FakeBase {
+        fn write_lock_requests(&self) -> usize {
+            self.shm
+                .iter()
+                .filter(|&&(o, _, f)| o == WAL_WRITE_LOCK && f == LOCK_EXCL)
+                .count()
+        }
+    }
+
+    /// The outside: a role, a connection's state, a busy handler, evidence.
+    struct Fake {
+        role: RefCell<Role>,
+        explicit: bool,
+        /// The busy handler says "retry" this many times, then gives up.
+        busy_retries: u32,
+        busy_calls: Cell<u32>,
+        evidence: Rc<Cell<bool>>,
+        logs: RefCell<Vec<(c_int, String)>>,
+        journal: bool,
+        errno: i32,
+        lookups: Cell<u32>,
+    }
+
+    struct FakeEv(Rc<Cell<bool>>);
+
+    impl Evidence for FakeEv {
+        fn holds(&self) -> bool {
+            self.0.get()
+        }
+        fn grant(&mut self) {
+            self.0.set(true)
+        }
+        fn revoke(&mut self) {
+            self.0.set(false)
+        }
+    }
+
+    impl Outside for Fake {
+        type Evidence = FakeEv;
+        fn role(&self, _: &role::Target, _: Marker, _: bool) -> Role {
+            self.lookups.set(self.lookups.get() + 1);
+            self.role.borrow().clone()
+        }
+        fn in_explicit_transaction(&self) -> bool {
+            self.explicit
+        }
+        fn busy(&self) -> bool {
+            self.busy_calls.set(self.busy_calls.get() + 1);
+            self.busy_calls.get() <= self.busy_retries
+        }
+        fn evidence(&self) -> FakeEv {
+            FakeEv(self.evidence.clone())
+        }
+        fn log(&self, rc: c_int, e: &Error) {
+            self.logs.borrow_mut().push((rc, e.to_string()));
+        }
+        fn journal_exists(&self, _: &Path) -> bool {
+            self.journal
+        }
+        fn errno(&self) -> i32 {
+            self.errno
+        }
+    }
+
+    fn primary() -> Fake {
+        Fake {
+            role: RefCell::new(Role::Primary),
+            explicit: false,
+            busy_retries: 0,
+            busy_calls: Cell::new(0),
+            evidence: Rc::default(),
+            logs: RefCell::default(),
+            journal: false,
+            errno: 0,
+            lookups: Cell::new(0),
+        }
+    }
+
+    fn replica() -> Fake {
+        let out = primary();
+        *out.role.borrow_mut() = Role::Replica {
+            primary: Some("node-a".into()),
+            halt_lock: false,
+        };
+        out
+    }
+
+    fn rules(keep_wal: bool) -> Rules {
+        Rules {
+            marker: Marker::OnReplicas,
+            require_fuse: false,
+            immediate: true,
+            keep_wal,
+        }
+    }
+
+    fn guard(kind: Kind) -> Guard {
+        Guard::new(
+            kind,
+            "/litefs/app.db".into(),
+            Path::new("/litefs"),
+            false,
+            rules(true),
+        )
+    }
+
+    /// A main database in WAL mode inside a read transaction (read slot 3).
+    fn wal_reader(base: &mut FakeBase, out: &Fake) -> Guard {
+        let mut g = guard(Kind::MainDb);
+        g.shm_mapped(ffi::SQLITE_OK);
+        assert_eq!(g.lock(base, out, SHARED), ffi::SQLITE_OK);
+        g.shm_barrier(base, out);
+        assert_eq!(g.shm_lock(base, out, 3, 1, LOCK_SH), ffi::SQLITE_OK);
+        g
+    }
+
+    #[test]
+    fn a_replica_refuses_the_reserved_lock_and_logs_it() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(g.lock(&mut base, &out, RESERVED), ffi::SQLITE_READONLY);
+        assert_eq!(base.locks, [SHARED], "RESERVED never reached the base file");
+        let logs = out.logs.borrow();
+        assert_eq!(logs.len(), 1);
+        assert_eq!(logs[0].0, ffi::SQLITE_READONLY);
+        assert!(
+            logs[0].1.contains("/litefs/app.db") && logs[0].1.contains("node-a"),
+            "{}",
+            logs[0].1
+        );
+        assert!(!out.evidence.get());
+    }
+
+    #[test]
+    fn a_replica_refuses_the_wal_write_lock_and_logs_it() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = wal_reader(&mut base, &out);
+        let rc = g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL);
+        assert_eq!(rc, ffi::SQLITE_READONLY);
+        assert_eq!(base.write_lock_requests(), 0);
+        assert_eq!(out.logs.borrow().len(), 1);
+        assert_eq!(out.logs.borrow()[0].0, ffi::SQLITE_READONLY);
+        // The same lock without a read slot (recovery) passes: replicas run it.
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        assert!(out.logs.borrow().is_empty());
+    }
+
+    #[test]
+    fn a_checkpoint_on_a_replica_is_busy_and_the_last_close_leaves_the_wal() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = guard(Kind::MainDb);
+        g.shm_mapped(ffi::SQLITE_OK);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_CKPT_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_BUSY
+        );
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(g.lock(&mut base, &out, EXCLUSIVE), ffi::SQLITE_BUSY);
+        assert_eq!(base.locks, [SHARED]);
+        assert!(base.shm.is_empty());
+    }
+
+    #[test]
+    fn plain_begin_on_the_primary_takes_the_wal_write_lock_at_the_barrier_waiting_via_the_busy_handler() {
+        let mut base = FakeBase {
+            write_lock_busy: 2,
+            ..Default::default()
+        };
+        let out = Fake {
+            explicit: true,
+            busy_retries: 5,
+            ..primary()
+        };
+        let mut g = wal_reader(&mut base, &out);
+        assert_eq!(base.barriers, 1, "the base barrier still runs");
+        assert_eq!(base.write_lock_requests(), 3, "busy twice, then granted");
+        assert_eq!(out.busy_calls.get(), 2);
+        assert!(out.evidence.get(), "the held write lock is evidence");
+        // SQLite's own write lock is then answered without the base.
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        assert_eq!(base.write_lock_requests(), 3);
+        // Commit: SQLite lets go; so does the guard, exactly once.
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, UNLOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        let unlocks = base
+            .shm
+            .iter()
+            .filter(|c| **c == (WAL_WRITE_LOCK, 1, UNLOCK_EXCL))
+            .count();
+        assert_eq!(unlocks, 1);
+        assert!(!out.evidence.get(), "the write transaction ended");
+    }
+
+    #[test]
+    fn plain_begin_stays_deferred_when_the_busy_handler_gives_up_or_outside_a_transaction() {
+        let mut base = FakeBase {
+            write_lock_busy: 10,
+            ..Default::default()
+        };
+        let out = Fake {
+            explicit: true,
+            busy_retries: 1,
+            ..primary()
+        };
+        wal_reader(&mut base, &out);
+        assert_eq!(out.busy_calls.get(), 2);
+        assert!(!out.evidence.get());
+        // Autocommit: no escalation at all.
+        let (mut base, out) = (FakeBase::default(), primary());
+        wal_reader(&mut base, &out);
+        assert_eq!(base.write_lock_requests(), 0);
+        assert_eq!(out.lookups.get(), 0);
+    }
+
+    #[test]
+    fn a_replica_declines_wal_escalation_without_error() {
+        let (mut base, out) = (
+            FakeBase::default(),
+            Fake {
+                explicit: true,
+                ..replica()
+            },
+        );
+        wal_reader(&mut base, &out);
+        assert_eq!(base.write_lock_requests(), 0);
+        assert!(out.logs.borrow().is_empty(), "reads go on quietly");
+    }
+
+    #[test]
+    fn rollback_escalation_takes_reserved_for_plain_begin() {
+        let (mut base, out) = (
+            FakeBase::default(),
+            Fake {
+                explicit: true,
+                ..primary()
+            },
+        );
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(base.level, RESERVED);
+        assert!(out.evidence.get());
+        let looked = out.lookups.get();
+        // SQLite's own RESERVED later is no second lookup.
+        assert_eq!(g.lock(&mut base, &out, RESERVED), ffi::SQLITE_OK);
+        assert_eq!(out.lookups.get(), looked);
+    }
+
+    #[test]
+    fn rollback_escalation_waits_through_the_busy_handler_at_none() {
+        let mut base = FakeBase {
+            reserved_busy: 2,
+            ..Default::default()
+        };
+        let out = Fake {
+            explicit: true,
+            busy_retries: 5,
+            ..primary()
+        };
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(out.busy_calls.get(), 2);
+        assert_eq!(base.locks, [SHARED, RESERVED, SHARED, RESERVED, SHARED, RESERVED]);
+        assert_eq!(base.level, RESERVED);
+        assert!(out.evidence.get());
+    }
+
+    #[test]
+    fn rollback_escalation_declines_on_a_wal_header() {
+        let mut base = FakeBase {
+            wal_header: true,
+            ..Default::default()
+        };
+        let out = Fake {
+            explicit: true,
+            ..primary()
+        };
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(base.locks, [SHARED], "RESERVED would be held for good");
+        assert!(!out.evidence.get());
+    }
+
+    #[test]
+    fn rollback_escalation_declines_with_a_hot_journal() {
+        let (mut base, out) = (
+            FakeBase::default(),
+            Fake {
+                explicit: true,
+                journal: true,
+                ..primary()
+            },
+        );
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(base.locks, [SHARED, RESERVED]);
+        assert_eq!(base.level, SHARED, "RESERVED given back for SQLite's rollback");
+        assert!(!out.evidence.get());
+        // Declined for this SHARED lock: a second SHARED does not try again.
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(base.locks.len(), 3);
+    }
+
+    #[test]
+    fn shared_to_exclusive_without_reserved_on_a_replica_is_a_refused_hot_journal() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(g.lock(&mut base, &out, EXCLUSIVE), ffi::SQLITE_READONLY_ROLLBACK);
+        assert_eq!(base.locks, [SHARED]);
+        let logs = out.logs.borrow();
+        assert_eq!(logs.last().unwrap().0, ffi::SQLITE_READONLY_ROLLBACK);
+        assert!(logs.last().unwrap().1.contains("hot journal"));
+        // On the primary the playback goes ahead, and is evidence.
+        let (mut base, out) = (FakeBase::default(), primary());
+        let mut g = guard(Kind::MainDb);
+        g.lock(&mut base, &out, SHARED);
+        assert_eq!(g.lock(&mut base, &out, EXCLUSIVE), ffi::SQLITE_OK);
+        assert!(out.evidence.get());
+    }
+
+    #[test]
+    fn unlock_to_shared_ends_the_write() {
+        let (mut base, out) = (FakeBase::default(), primary());
+        let mut g = guard(Kind::MainDb);
+        g.lock(&mut base, &out, SHARED);
+        assert_eq!(g.lock(&mut base, &out, RESERVED), ffi::SQLITE_OK);
+        assert!(out.evidence.get());
+        assert_eq!(g.write(&mut base, &out, &[1; 16], 4096), ffi::SQLITE_OK);
+        assert_eq!(g.unlock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert!(!out.evidence.get(), "evidence revoked");
+        assert_eq!(base.level, SHARED);
+        // The next write is armed again: without evidence it is looked up.
+        let looked = out.lookups.get();
+        assert_eq!(g.write(&mut base, &out, &[1; 16], 4096), ffi::SQLITE_OK);
+        assert_eq!(out.lookups.get(), looked + 1);
+    }
+
+    #[test]
+    fn the_backstop_refuses_a_write_without_evidence_on_a_replica() {
+        for kind in [Kind::MainDb, Kind::Journal, Kind::Wal] {
+            let (mut base, out) = (FakeBase::default(), replica());
+            let mut g = guard(kind);
+            assert_eq!(
+                g.write(&mut base, &out, &[7; 24], 512),
+                ffi::SQLITE_READONLY,
+                "{kind:?}"
+            );
+            assert_eq!(g.truncate(&mut base, &out, 100), ffi::SQLITE_READONLY, "{kind:?}");
+            assert_eq!(g.growing(&out), Err(ffi::SQLITE_READONLY), "{kind:?}");
+            assert!(base.writes.is_empty());
+        }
+        // With evidence (the gate passed at the lock) no lookup is made.
+        let (mut base, out) = (FakeBase::default(), replica());
+        out.evidence.set(true);
+        let mut g = guard(Kind::Wal);
+        assert_eq!(g.write(&mut base, &out, &[7; 24], 32), ffi::SQLITE_OK);
+        assert_eq!(out.lookups.get(), 0);
+        // On the primary, one lookup vouches for the transaction.
+        let (mut base, out) = (FakeBase::default(), primary());
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.write(&mut base, &out, &[7; 24], 512), ffi::SQLITE_OK);
+        assert_eq!(g.write(&mut base, &out, &[7; 24], 1024), ffi::SQLITE_OK);
+        assert_eq!(out.lookups.get(), 1);
+        assert!(out.evidence.get());
+    }
+
+    #[test]
+    fn a_journal_opened_for_writing_on_a_replica_is_refused_and_a_hot_one_is_said_so() {
+        let out = replica();
+        let rw = ffi::SQLITE_OPEN_READWRITE;
+        assert_eq!(
+            guard(Kind::Journal).before_open(&out, rw),
+            Err(ffi::SQLITE_READONLY)
+        );
+        assert!(out.logs.borrow().last().unwrap().1.contains("hot journal"));
+        let out = replica();
+        assert_eq!(
+            guard(Kind::Journal).before_open(&out, rw | ffi::SQLITE_OPEN_CREATE),
+            Err(ffi::SQLITE_READONLY)
+        );
+        assert!(!out.logs.borrow().iter().any(|l| l.1.contains("hot journal")));
+        assert_eq!(
+            guard(Kind::Journal).before_open(&out, ffi::SQLITE_OPEN_READONLY),
+            Ok(())
+        );
+        assert_eq!(guard(Kind::Journal).before_open(&primary(), rw), Ok(()));
+    }
+
+    #[test]
+    fn eacces_from_litefs_is_translated_to_readonly_on_a_replica_only() {
+        let io = ffi::SQLITE_IOERR_WRITE;
+        let run = |out: Fake| {
+            out.evidence.set(true);
+            let mut base = FakeBase {
+                io_rc: io,
+                ..Default::default()
+            };
+            let mut g = guard(Kind::Wal);
+            (
+                g.write(&mut base, &out, &[1; 8], 4096),
+                g.sync(&mut base, &out, 0),
+            )
+        };
+        let readonly = ffi::SQLITE_READONLY;
+        assert_eq!(
+            run(Fake {
+                errno: libc::EACCES,
+                ..replica()
+            }),
+            (readonly, readonly)
+        );
+        assert_eq!(
+            run(Fake {
+                errno: libc::EROFS,
+                ..replica()
+            }),
+            (readonly, readonly)
+        );
+        assert_eq!(
+            run(Fake {
+                errno: libc::EPERM,
+                ..replica()
+            }),
+            (readonly, readonly)
+        );
+        assert_eq!(
+            run(Fake {
+                errno: libc::EIO,
+                ..replica()
+            }),
+            (io, io)
+        );
+        assert_eq!(
+            run(Fake {
+                errno: libc::EACCES,
+                ..primary()
+            }),
+            (io, io)
+        );
+    }
+
+    #[test]
+    fn a_busy_shm_lock_on_a_dead_mount_says_so_at_once() {
+        let dead = || Fake {
+            errno: libc::ENOTCONN,
+            ..primary()
+        };
+        let out = dead();
+        *out.role.borrow_mut() = Role::NotRunning("gone".into());
+        let mut base = FakeBase {
+            shm_busy: true,
+            ..Default::default()
+        };
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_CANTOPEN);
+        assert!(out.logs.borrow()[0].1.contains("gone"));
+        // A live conflict (no errno of a dead mount) stays busy.
+        let out = Fake { errno: 0, ..dead() };
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_BUSY);
+        // A dead-looking errno with LiteFS up stays busy too.
+        assert_eq!(g.shm_lock(&mut base, &dead(), 3, 1, LOCK_SH), ffi::SQLITE_BUSY);
+    }
+
+    #[test]
+    fn journal_mode_pragmas_leaving_wal_are_refused() {
+        let out = primary();
+        let mut g = guard(Kind::MainDb);
+        let e = g.pragma(&out, Some("journal_mode"), Some("DELETE")).unwrap_err();
+        assert_eq!(e.code(), ffi::SQLITE_ERROR);
+        assert!(e.message().contains("journal_mode=DELETE refused"));
+        assert_eq!(out.logs.borrow().len(), 1, "logged");
+        assert!(g.pragma(&out, Some("journal_mode"), Some("wal")).is_ok());
+        assert!(g.pragma(&out, Some("journal_mode"), None).is_ok(), "a query");
+        assert!(g.pragma(&out, Some("locking_mode"), Some("exclusive")).is_err());
+        // Not the main database: not asked.
+        assert!(guard(Kind::Wal)
+            .pragma(&out, Some("journal_mode"), Some("delete"))
+            .is_ok());
+    }
+
+    #[test]
+    fn leaving_wal_when_allowed_lets_the_exclusive_lock_through() {
+        let allowed = |pragma: bool| {
+            let (mut base, out) = (FakeBase::default(), replica());
+            let mut g = Guard::new(
+                Kind::MainDb,
+                "/litefs/app.db".into(),
+                Path::new("/litefs"),
+                false,
+                rules(false),
+            );
+            g.shm_mapped(ffi::SQLITE_OK);
+            if pragma {
+                assert!(g.pragma(&out, Some("journal_mode"), Some("delete")).is_ok());
+            }
+            g.lock(&mut base, &out, SHARED);
+            g.lock(&mut base, &out, EXCLUSIVE)
+        };
+        assert_eq!(allowed(true), ffi::SQLITE_OK);
+        assert_eq!(allowed(false), ffi::SQLITE_BUSY);
+    }
+
+    #[test]
+    fn a_failed_transaction_does_not_keep_the_escalated_write_lock() {
+        let (mut base, out) = (
+            FakeBase::default(),
+            Fake {
+                explicit: true,
+                ..primary()
+            },
+        );
+        let mut g = guard(Kind::MainDb);
+        g.shm_mapped(ffi::SQLITE_OK);
+        g.lock(&mut base, &out, SHARED);
+        g.shm_barrier(&mut base, &out);
+        assert_eq!(base.write_lock_requests(), 1);
+        // No read slot was taken; the database lock goes.
+        g.unlock(&mut base, &out, ffi::SQLITE_LOCK_NONE);
+        assert_eq!(base.shm.last(), Some(&(WAL_WRITE_LOCK, 1, UNLOCK_EXCL)));
+        assert_eq!(g.shm_unmap(&mut base, 0), ffi::SQLITE_OK);
+        assert_eq!(base.shm.len(), 2, "released exactly once");
+    }
+}
