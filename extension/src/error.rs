@@ -69,6 +69,31 @@ pub enum Error {
     NotRunning(String),
     #[error("no LiteFS mount for this connection: its main database is not a file and LITEFS_GUARD_DIR is not set; open a database in the LiteFS mount or set LITEFS_GUARD_DIR")]
     NoMount,
+    /// `schema` is shown already (quoted, cut to a readable length).
+    #[error("{name}(): no database named {schema} on this connection; pass 'main' or the name of an ATTACHed database")]
+    UnknownSchema { name: &'static str, schema: String },
+    #[error(
+        "{name}(): database {schema} {why}; only a database in a LiteFS mount has a replication position"
+    )]
+    NotInMount {
+        name: &'static str,
+        schema: String,
+        why: String,
+    },
+    #[error("{name}(): cannot read {}: {why}; is LiteFS running and is the database one of its databases?", path.display())]
+    LiteFsFile {
+        name: &'static str,
+        path: PathBuf,
+        why: String,
+    },
+    #[error(
+        "litefs_wait_txid(): called inside a transaction that {0}; a read transaction held open \
+         stops replication on a replica, so the wait could never succeed: call it outside any \
+         transaction, after COMMIT or ROLLBACK (and with no other statement still reading)"
+    )]
+    WaitInTransaction(&'static str),
+    #[error("litefs_wait_txid(): interrupted")]
+    WaitInterrupted,
 }
 
 impl Error {
@@ -79,6 +104,7 @@ impl Error {
             Error::WriteRefused { .. } => ffi::SQLITE_READONLY,
             Error::HotJournal { .. } => ffi::SQLITE_READONLY_ROLLBACK,
             Error::MountGone { .. } => ffi::SQLITE_CANTOPEN,
+            Error::WaitInterrupted => ffi::SQLITE_INTERRUPT,
             _ => ffi::SQLITE_ERROR,
         }
     }
