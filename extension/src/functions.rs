@@ -32,7 +32,18 @@ pub enum Arg {
 }
 
 impl Arg {
-    /// The argument as an error message names it.
+    /// What kind of value the argument is, as an error message names it.
+    fn kind(&self) -> &'static str {
+        match self {
+            Arg::Null => "NULL",
+            Arg::Int(_) => "an integer",
+            Arg::Real(_) => "a real",
+            Arg::Text(_) => "text",
+            Arg::Other(kind) => kind,
+        }
+    }
+
+    /// The argument (its value, text cut short) as an error message names it.
     fn described(&self) -> String {
         match self {
             Arg::Null => "NULL".into(),
@@ -238,10 +249,7 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
         [a @ (Arg::Int(_) | Arg::Real(_) | Arg::Other(_))] => {
             return Err(Error::BadArgument {
                 name: "litefs_config",
-                message: format!(
-                    "the format must be text ('json' or 'yaml'), got {}",
-                    a.described()
-                ),
+                message: format!("the format must be text ('json' or 'yaml'), got {}", a.kind()),
             })
         }
         _ => {
@@ -342,15 +350,19 @@ fn located(state: &ConnState, name: &'static str, schema: &str) -> Result<Locate
         name,
         schema: shown(schema),
     };
-    let c = CString::new(schema).map_err(|_| unknown())?;
-    if !state.has_schema(&c) {
-        return Err(unknown());
-    }
     let not_in_mount = |why: String| Error::NotInMount {
         name,
         schema: shown(schema),
         why,
     };
+    // Known to SQLite only once used, and never in a mount.
+    if schema.eq_ignore_ascii_case("temp") {
+        return Err(not_in_mount("is in memory or temporary".into()));
+    }
+    let c = CString::new(schema).map_err(|_| unknown())?;
+    if !state.has_schema(&c) {
+        return Err(unknown());
+    }
     let path = state
         .schema_path(&c)
         .ok_or_else(|| not_in_mount("is in memory or temporary".into()))?;
