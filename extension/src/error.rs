@@ -154,4 +154,27 @@ mod tests {
             ffi::SQLITE_READONLY_ROLLBACK
         );
     }
+
+    #[test]
+    fn position_function_errors_name_the_function_and_the_file() {
+        let e = Error::LiteFsFile {
+            name: "litefs_txid",
+            path: "/litefs/app.db-pos".into(),
+            why: "it does not exist".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "litefs_txid(): cannot read /litefs/app.db-pos: it does not exist; is LiteFS running \
+             and is the database one of its databases?"
+        );
+        assert_eq!(e.code(), ffi::SQLITE_ERROR);
+        assert_eq!(Error::WaitInterrupted.code(), ffi::SQLITE_INTERRUPT);
+        assert_eq!(
+            Error::WaitInterrupted.to_string(),
+            "litefs_wait_txid(): interrupted"
+        );
+        assert!(Error::WaitInTransaction("holds a read lock on main")
+            .to_string()
+            .starts_with("litefs_wait_txid(): called inside a transaction that holds a read lock on main; "));
+    }
 }
