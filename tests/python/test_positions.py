@@ -197,7 +197,7 @@ def test_wait_returns_1_once_another_writer_reaches_it(pnode, arg):
     t.join()
     assert got == 1
     # Written at ~250 ms; seen within one polling pause (16 ms) and some slack.
-    assert 0.24 <= took < 0.35, took
+    assert 0.24 <= took < 0.5, took
     assert one(conn, "SELECT litefs_txid()") == 0x30
 
 
