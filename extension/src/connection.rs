@@ -189,6 +189,13 @@ impl ConnState {
         vfs::adopt(j, kind, &l, false, main, self.settings);
     }
 
+    /// Whether `schema` names a database of this connection (main, temp or
+    /// an ATTACH name).
+    pub fn has_schema(&self, schema: &CStr) -> bool {
+        // SAFETY: valid connection and schema name; -1 means "no such schema".
+        unsafe { (api().db_readonly)(self.db, schema.as_ptr()) != -1 }
+    }
+
     /// Whether this schema was opened read-only.
     pub fn is_read_only(&self, schema: &CStr) -> bool {
         // SAFETY: valid connection and schema name.

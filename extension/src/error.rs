@@ -69,6 +69,31 @@ pub enum Error {
     NotRunning(String),
     #[error("no LiteFS mount for this connection: its main database is not a file and LITEFS_GUARD_DIR is not set; open a database in the LiteFS mount or set LITEFS_GUARD_DIR")]
     NoMount,
+    /// `schema` is shown already (quoted, cut to a readable length).
+    #[error("{name}(): no database named {schema} on this connection; pass 'main' or the name of an ATTACHed database")]
+    UnknownSchema { name: &'static str, schema: String },
+    #[error(
+        "{name}(): database {schema} {why}; only a database in a LiteFS mount has a replication position"
+    )]
+    NotInMount {
+        name: &'static str,
+        schema: String,
+        why: String,
+    },
+    #[error("{name}(): cannot read {}: {why}; is LiteFS running and is the database one of its databases?", path.display())]
+    LiteFsFile {
+        name: &'static str,
+        path: PathBuf,
+        why: String,
+    },
+    #[error(
+        "litefs_wait_txid(): called inside a transaction that {0}; a read transaction held open \
+         stops replication on a replica, so the wait could never succeed: call it outside any \
+         transaction, after COMMIT or ROLLBACK (and with no other statement still reading)"
+    )]
+    WaitInTransaction(&'static str),
+    #[error("litefs_wait_txid(): interrupted")]
+    WaitInterrupted,
 }
 
 impl Error {
@@ -79,6 +104,7 @@ impl Error {
             Error::WriteRefused { .. } => ffi::SQLITE_READONLY,
             Error::HotJournal { .. } => ffi::SQLITE_READONLY_ROLLBACK,
             Error::MountGone { .. } => ffi::SQLITE_CANTOPEN,
+            Error::WaitInterrupted => ffi::SQLITE_INTERRUPT,
             _ => ffi::SQLITE_ERROR,
         }
     }
@@ -127,5 +153,28 @@ mod tests {
             Error::HotJournal { db: "/l/a.db".into() }.code(),
             ffi::SQLITE_READONLY_ROLLBACK
         );
+    }
+
+    #[test]
+    fn position_function_errors_name_the_function_and_the_file() {
+        let e = Error::LiteFsFile {
+            name: "litefs_txid",
+            path: "/litefs/app.db-pos".into(),
+            why: "it does not exist".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "litefs_txid(): cannot read /litefs/app.db-pos: it does not exist; is LiteFS running \
+             and is the database one of its databases?"
+        );
+        assert_eq!(e.code(), ffi::SQLITE_ERROR);
+        assert_eq!(Error::WaitInterrupted.code(), ffi::SQLITE_INTERRUPT);
+        assert_eq!(
+            Error::WaitInterrupted.to_string(),
+            "litefs_wait_txid(): interrupted"
+        );
+        assert!(Error::WaitInTransaction("holds a read lock on main")
+            .to_string()
+            .starts_with("litefs_wait_txid(): called inside a transaction that holds a read lock on main; "));
     }
 }

@@ -1,16 +1,23 @@
 //! SQL functions: `litefs_is_primary()`, `litefs_primary()`,
-//! `litefs_config([format])`, `litefs_guard_stats()`. All DIRECTONLY, so
-//! triggers and views from an untrusted schema cannot call them; none takes
-//! a path, and none can change what the guard does.
+//! `litefs_config([format])`, `litefs_guard_stats()`, and the replication
+//! position: `litefs_txid([schema])`, `litefs_position([schema])`,
+//! `litefs_lag_ms()`, `litefs_wait_txid(txid_or_position, timeout_ms)`. All
+//! DIRECTONLY, so triggers and views from an untrusted schema cannot call
+//! them; none takes a path (a schema name is looked up on the connection),
+//! and none can change what the guard does.
 
 use crate::connection::ConnState;
 use crate::error::{check, Error};
+use crate::litefs_files::{self, Unreadable};
+use crate::location::Located;
+use crate::position::{Lag, Position};
 use crate::role::{self, Role};
 use crate::sqlite_api::api;
 use libsqlite3_sys as ffi;
 use std::ffi::{c_int, c_void, CStr, CString};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 type Body = fn(&ConnState, &[Arg]) -> Result<Value, Error>;
 
@@ -18,8 +25,34 @@ type Body = fn(&ConnState, &[Arg]) -> Result<Value, Error>;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {
     Null,
+    Int(i64),
+    Real(f64),
     Text(String),
     Other(&'static str),
+}
+
+impl Arg {
+    /// What kind of value the argument is, as an error message names it.
+    fn kind(&self) -> &'static str {
+        match self {
+            Arg::Null => "NULL",
+            Arg::Int(_) => "an integer",
+            Arg::Real(_) => "a real",
+            Arg::Text(_) => "text",
+            Arg::Other(kind) => kind,
+        }
+    }
+
+    /// The argument (its value, text cut short) as an error message names it.
+    fn described(&self) -> String {
+        match self {
+            Arg::Null => "NULL".into(),
+            Arg::Int(i) => format!("the integer {i}"),
+            Arg::Real(r) => format!("the real {r:?}"),
+            Arg::Text(t) => format!("the text {}", shown(t)),
+            Arg::Other(kind) => kind.to_string(),
+        }
+    }
 }
 
 /// A result.
@@ -36,6 +69,10 @@ const FUNCTIONS: &[(&CStr, &str, Body)] = &[
     (c"litefs_primary", "litefs_primary", primary),
     (c"litefs_config", "litefs_config", config),
     (c"litefs_guard_stats", "litefs_guard_stats", stats),
+    (c"litefs_txid", "litefs_txid", txid),
+    (c"litefs_position", "litefs_position", position),
+    (c"litefs_lag_ms", "litefs_lag_ms", lag_ms),
+    (c"litefs_wait_txid", "litefs_wait_txid", wait_txid),
 ];
 
 /// Registers the functions; each holds the connection state, which is freed
@@ -90,8 +127,8 @@ unsafe extern "C" fn call(ctx: *mut ffi::sqlite3_context, argc: c_int, argv: *mu
     match r {
         Ok(Ok(v)) => result(ctx, v),
         // Function errors start with the function's name (see `error`).
-        Ok(Err(e)) => error(ctx, &e.to_string()),
-        Err(_) => error(ctx, &Error::Internal.message()),
+        Ok(Err(e)) => error(ctx, &e.to_string(), e.code()),
+        Err(_) => error(ctx, &Error::Internal.message(), ffi::SQLITE_ERROR),
     }
 }
 
@@ -108,8 +145,8 @@ unsafe fn read_arg(v: *mut ffi::sqlite3_value) -> Arg {
                     CStr::from_ptr(p as *const _).to_string_lossy().into_owned()
                 })
             }
-            ffi::SQLITE_INTEGER => Arg::Other("an integer"),
-            ffi::SQLITE_FLOAT => Arg::Other("a real"),
+            ffi::SQLITE_INTEGER => Arg::Int((api().value_int64)(v)),
+            ffi::SQLITE_FLOAT => Arg::Real((api().value_double)(v)),
             _ => Arg::Other("a blob"),
         }
     }
@@ -120,7 +157,7 @@ fn result(ctx: *mut ffi::sqlite3_context, v: Value) {
     unsafe {
         match v {
             Value::Null => (api().result_null)(ctx),
-            Value::Int(i) => (api().result_int)(ctx, i as c_int),
+            Value::Int(i) => (api().result_int64)(ctx, i),
             Value::Text(t) => {
                 let c = CString::new(t.replace('\0', "")).unwrap_or_default();
                 (api().result_text)(ctx, c.as_ptr(), -1, ffi::SQLITE_TRANSIENT())
@@ -129,10 +166,14 @@ fn result(ctx: *mut ffi::sqlite3_context, v: Value) {
     }
 }
 
-fn error(ctx: *mut ffi::sqlite3_context, msg: &str) {
+fn error(ctx: *mut ffi::sqlite3_context, msg: &str, code: c_int) {
     let c = CString::new(msg.replace('\0', "")).unwrap_or_default();
     // SAFETY: valid context; SQLite copies the message.
     unsafe { (api().result_error)(ctx, c.as_ptr(), -1) }
+    if code != ffi::SQLITE_ERROR {
+        // SAFETY: valid context; keeps the message set just above.
+        unsafe { (api().result_error_code)(ctx, code) }
+    }
 }
 
 fn lossy(p: &std::path::Path) -> String {
@@ -205,10 +246,10 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
                 message: format!("unknown format {}; use 'json' (the default) or 'yaml'", shown(t)),
             })
         }
-        [Arg::Other(kind)] => {
+        [a @ (Arg::Int(_) | Arg::Real(_) | Arg::Other(_))] => {
             return Err(Error::BadArgument {
                 name: "litefs_config",
-                message: format!("the format must be text ('json' or 'yaml'), got {kind}"),
+                message: format!("the format must be text ('json' or 'yaml'), got {}", a.kind()),
             })
         }
         _ => {
@@ -280,4 +321,197 @@ fn stats(_state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
     Ok(Value::Text(
         serde_json::json!({ "primary_lookups": role::marker_lookups() }).to_string(),
     ))
+}
+
+/// The schema a position function is asked about: none or NULL is `main`.
+fn schema_arg<'a>(name: &'static str, args: &'a [Arg]) -> Result<&'a str, Error> {
+    match args {
+        [] | [Arg::Null] => Ok("main"),
+        [Arg::Text(t)] => Ok(t),
+        [a] => Err(Error::BadArgument {
+            name,
+            message: format!(
+                "the schema must be text ('main' or an ATTACH name), got {}",
+                a.described()
+            ),
+        }),
+        _ => Err(Error::Arity {
+            name,
+            expected: "at most one argument (a schema name)",
+            got: args.len() as i32,
+        }),
+    }
+}
+
+/// The mount and database behind a schema name of this connection; never
+/// a path from SQL.
+fn located(state: &ConnState, name: &'static str, schema: &str) -> Result<Located, Error> {
+    let unknown = || Error::UnknownSchema {
+        name,
+        schema: shown(schema),
+    };
+    let not_in_mount = |why: String| Error::NotInMount {
+        name,
+        schema: shown(schema),
+        why,
+    };
+    // Known to SQLite only once used, and never in a mount.
+    if schema.eq_ignore_ascii_case("temp") {
+        return Err(not_in_mount("is in memory or temporary".into()));
+    }
+    let c = CString::new(schema).map_err(|_| unknown())?;
+    if !state.has_schema(&c) {
+        return Err(unknown());
+    }
+    let path = state
+        .schema_path(&c)
+        .ok_or_else(|| not_in_mount("is in memory or temporary".into()))?;
+    state
+        .mount_for(&path)
+        .ok_or_else(|| not_in_mount(format!("({}) is outside every LiteFS mount", path.display())))
+}
+
+fn file_error(name: &'static str) -> impl Fn(Unreadable) -> Error {
+    move |u| Error::LiteFsFile {
+        name,
+        path: u.path,
+        why: u.why,
+    }
+}
+
+fn read_position(name: &'static str, l: &Located) -> Result<Position, Error> {
+    litefs_files::position(l).map_err(file_error(name))
+}
+
+fn txid(state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
+    const NAME: &str = "litefs_txid";
+    let l = located(state, NAME, schema_arg(NAME, args)?)?;
+    let p = read_position(NAME, &l)?;
+    match i64::try_from(p.txid) {
+        Ok(t) => Ok(Value::Int(t)),
+        Err(_) => Err(Error::LiteFsFile {
+            name: NAME,
+            path: litefs_files::pos_path(&l),
+            why: format!(
+                "its TXID {} is larger than an SQL INTEGER holds; use litefs_position()",
+                p.txid
+            ),
+        }),
+    }
+}
+
+fn position(state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
+    const NAME: &str = "litefs_position";
+    let l = located(state, NAME, schema_arg(NAME, args)?)?;
+    Ok(Value::Text(read_position(NAME, &l)?.to_string()))
+}
+
+fn lag_ms(state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
+    const NAME: &str = "litefs_lag_ms";
+    no_args(NAME, args)?;
+    let (mount, _) = target(state)?;
+    Ok(match litefs_files::lag(&mount).map_err(file_error(NAME))? {
+        Lag::Millis(ms) => Value::Int(ms),
+        Lag::NeverCaughtUp => Value::Null,
+    })
+}
+
+/// The longest wait `litefs_wait_txid` accepts, in ms.
+const MAX_WAIT_MS: i64 = 60_000;
+/// Polling starts this often and backs off to [`LONGEST_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_millis(1);
+const LONGEST_PAUSE: Duration = Duration::from_millis(16);
+
+/// `litefs_wait_txid(txid_or_position, timeout_ms)`: 1 once main's local
+/// TXID reaches the one given, 0 when the timeout passes first.
+fn wait_txid(state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
+    const NAME: &str = "litefs_wait_txid";
+    let bad = |message: String| Error::BadArgument { name: NAME, message };
+    let [want, timeout] = args else {
+        return Err(Error::Arity {
+            name: NAME,
+            expected: "two arguments (a TXID or a position from litefs_position(), and a timeout in ms)",
+            got: args.len() as i32,
+        });
+    };
+    let want = match want {
+        Arg::Int(i) if *i >= 0 => *i as u64,
+        Arg::Text(t) => match Position::parse(t) {
+            Some(p) => p.txid,
+            None => {
+                return Err(bad(format!(
+                    "{} is not a position; pass TXID/CHECKSUM as litefs_position() returns it \
+                     (16 hex digits each) or an INTEGER TXID",
+                    shown(t)
+                )))
+            }
+        },
+        a => {
+            return Err(bad(format!(
+                "the TXID must be an INTEGER from 0 up or a position from litefs_position(), got {}",
+                a.described()
+            )))
+        }
+    };
+    let timeout = match timeout {
+        Arg::Int(ms) if (0..=MAX_WAIT_MS).contains(ms) => Duration::from_millis(*ms as u64),
+        a => {
+            return Err(bad(format!(
+                "the timeout must be an INTEGER from 0 to {MAX_WAIT_MS} (ms), got {}",
+                a.described()
+            )))
+        }
+    };
+    let l = located(state, NAME, "main")?;
+    refuse_inside_a_transaction(state)?;
+    let deadline = Instant::now() + timeout;
+    let mut pause = FIRST_PAUSE;
+    loop {
+        if read_position(NAME, &l)?.txid >= want {
+            return Ok(Value::Int(1));
+        }
+        if interrupted(state) {
+            return Err(Error::WaitInterrupted);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(Value::Int(0));
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(LONGEST_PAUSE);
+    }
+}
+
+/// A read lock held on main would keep replication from ever reaching the
+/// TXID on a replica: refused. SQLite before 3.34 cannot say whether a
+/// transaction holds a read lock, so there any open transaction is refused.
+fn refuse_inside_a_transaction(state: &ConnState) -> Result<(), Error> {
+    match api().txn_state {
+        Some(txn_state) => {
+            // SAFETY: valid connection and schema name.
+            let s = unsafe { txn_state(state.db(), c"main".as_ptr()) };
+            if s > ffi::SQLITE_TXN_NONE {
+                return Err(Error::WaitInTransaction("holds a read lock on main"));
+            }
+        }
+        None => {
+            // SAFETY: valid connection.
+            if unsafe { (api().get_autocommit)(state.db()) } == 0 {
+                return Err(Error::WaitInTransaction(
+                    "may hold a read lock on main (SQLite before 3.34 cannot tell, so every open transaction is refused)",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether sqlite3_interrupt() was called on the connection. SQLite before
+/// 3.41 cannot say: there a wait ends only at its timeout.
+fn interrupted(state: &ConnState) -> bool {
+    match api().is_interrupted {
+        // SAFETY: valid connection.
+        Some(f) => unsafe { f(state.db()) != 0 },
+        None => false,
+    }
 }

@@ -5,7 +5,9 @@
 //! - [`role`] / [`halt_lock`]: the one place that decides whether this node may write;
 //! - [`authorizer`]: prepare-time veto of writes, from SQLite's own parser;
 //! - [`vfs`]: execution-time write gate, IMMEDIATE for plain BEGIN, the WAL rule;
-//! - [`functions`]: `litefs_is_primary()`, `litefs_primary()`, `litefs_config()`;
+//! - [`functions`]: `litefs_is_primary()`, `litefs_primary()`, `litefs_config()`,
+//!   and the position functions (`litefs_txid()`, `litefs_wait_txid()`, …);
+//! - [`position`] / [`litefs_files`]: LiteFS's `NAME-pos` and `.lag`, parsed and read;
 //! - [`setup`]: sets up each connection; [`connection`]: what the guard
 //!   knows about one; [`entry`]: the entry point; [`error`]: the one error type;
 //! - [`sqlite_api`]: the loading SQLite's API table (no SQLite is linked in).
@@ -19,7 +21,9 @@ mod entry;
 mod error;
 mod functions;
 mod halt_lock;
+mod litefs_files;
 mod location;
+mod position;
 mod role;
 mod settings;
 mod setup;

@@ -204,7 +204,7 @@ fn detect_with<I: MarkerIo>(io: &mut I, t: &Target, marker: Marker, require_fuse
 /// The system calls a `.primary` lookup makes. Passed in so the decision can
 /// be tested with answers only FUSE gives (a handle that opens but whose
 /// `read` says ENOENT) and without blocking on odd files.
-trait MarkerIo {
+pub(crate) trait MarkerIo {
     type File;
     /// Opens without blocking (a FIFO or a device must not hang the caller).
     fn open(&mut self, path: &CStr) -> std::io::Result<Self::File>;
@@ -214,7 +214,7 @@ trait MarkerIo {
 }
 
 /// The real system calls.
-struct SysMarker;
+pub(crate) struct SysMarker;
 
 impl MarkerIo for SysMarker {
     type File = OwnedFd;
@@ -257,7 +257,7 @@ impl MarkerIo for SysMarker {
 }
 
 /// What a file that is not a regular file is, for the refusal message.
-fn file_type_name(kind: libc::mode_t) -> &'static str {
+pub(crate) fn file_type_name(kind: libc::mode_t) -> &'static str {
     match kind {
         libc::S_IFIFO => "a FIFO",
         libc::S_IFCHR => "a character device",

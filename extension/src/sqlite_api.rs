@@ -18,8 +18,12 @@ use std::sync::OnceLock;
 
 /// Oldest SQLite we accept: SQLITE_DIRECTONLY arrived in 3.31.0.
 pub const MIN_VERSION: c_int = 3_031_000;
+/// `sqlite3_txn_state` arrived in 3.34.0.
+const TXN_STATE_VERSION: c_int = 3_034_000;
 /// `sqlite3_db_name` arrived in 3.39.0.
 const DB_NAME_VERSION: c_int = 3_039_000;
+/// `sqlite3_is_interrupted` arrived in 3.41.0.
+const IS_INTERRUPTED_VERSION: c_int = 3_041_000;
 
 type Db = *mut ffi::sqlite3;
 type Ctx = *mut ffi::sqlite3_context;
@@ -66,17 +70,24 @@ pub struct Api {
     pub log: unsafe extern "C" fn(c_int, *const c_char, ...),
     pub malloc: unsafe extern "C" fn(c_int) -> *mut c_void,
     pub result_error: unsafe extern "C" fn(Ctx, *const c_char, c_int),
-    pub result_int: unsafe extern "C" fn(Ctx, c_int),
+    pub result_error_code: unsafe extern "C" fn(Ctx, c_int),
+    pub result_int64: unsafe extern "C" fn(Ctx, i64),
     pub result_null: unsafe extern "C" fn(Ctx),
     pub result_text: unsafe extern "C" fn(Ctx, *const c_char, c_int, Option<DestroyFn>),
     pub set_authorizer: unsafe extern "C" fn(Db, Option<AuthorizerFn>, *mut c_void) -> c_int,
     pub user_data: unsafe extern "C" fn(Ctx) -> *mut c_void,
+    pub value_double: unsafe extern "C" fn(Value) -> f64,
+    pub value_int64: unsafe extern "C" fn(Value) -> i64,
     pub value_text: unsafe extern "C" fn(Value) -> *const c_uchar,
     pub value_type: unsafe extern "C" fn(Value) -> c_int,
     pub vfs_find: unsafe extern "C" fn(*const c_char) -> *mut ffi::sqlite3_vfs,
     pub vfs_register: unsafe extern "C" fn(*mut ffi::sqlite3_vfs, c_int) -> c_int,
     /// 3.39.0 and later: lists a connection's schema names.
     pub db_name: Option<unsafe extern "C" fn(Db, c_int) -> *const c_char>,
+    /// 3.34.0 and later: whether a schema has a read or write transaction open.
+    pub txn_state: Option<unsafe extern "C" fn(Db, *const c_char) -> c_int>,
+    /// 3.41.0 and later: whether sqlite3_interrupt() is pending.
+    pub is_interrupted: Option<unsafe extern "C" fn(Db) -> c_int>,
 }
 
 /// The table the API was read from, and the API.
@@ -164,6 +175,18 @@ unsafe fn read(t: *mut ffi::sqlite3_api_routines) -> Result<Api, Error> {
     } else {
         None
     };
+    let txn_state = if version >= TXN_STATE_VERSION {
+        // SAFETY: from 3.34.0 on the table has this slot.
+        unsafe { std::ptr::addr_of!((*t).txn_state).read() }
+    } else {
+        None
+    };
+    let is_interrupted = if version >= IS_INTERRUPTED_VERSION {
+        // SAFETY: from 3.41.0 on the table has this slot.
+        unsafe { std::ptr::addr_of!((*t).is_interrupted).read() }
+    } else {
+        None
+    };
     Ok(Api {
         auto_extension: required!(t, auto_extension),
         create_function_v2: required!(t, create_function_v2),
@@ -175,16 +198,21 @@ unsafe fn read(t: *mut ffi::sqlite3_api_routines) -> Result<Api, Error> {
         log: required!(t, log),
         malloc: required!(t, malloc),
         result_error: required!(t, result_error),
-        result_int: required!(t, result_int),
+        result_error_code: required!(t, result_error_code),
+        result_int64: required!(t, result_int64),
         result_null: required!(t, result_null),
         result_text: required!(t, result_text),
         set_authorizer: required!(t, set_authorizer),
         user_data: required!(t, user_data),
+        value_double: required!(t, value_double),
+        value_int64: required!(t, value_int64),
         value_text: required!(t, value_text),
         value_type: required!(t, value_type),
         vfs_find: required!(t, vfs_find),
         vfs_register: required!(t, vfs_register),
         db_name,
+        txn_state,
+        is_interrupted,
     })
 }
 
