@@ -51,6 +51,7 @@ test-rust: build
 
 test-cli: build
 	@bash tests/cli/run-golden.sh $(SO)
+	@bash tests/cli/test-missing-routine.sh $(SO)
 
 # `.load litefs_guard` from another directory, through the real install.
 test-install: build

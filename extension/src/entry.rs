@@ -24,6 +24,13 @@ pub unsafe extern "C" fn sqlite3_litefsguard_init(
     match r.unwrap_or(Err(Error::Internal)) {
         // Stay loaded for good: the VFS and the auto-extension point into this library.
         Ok(()) => ffi::SQLITE_OK_LOAD_PERMANENTLY,
+        Err(e) if sqlite_api::installed().is_none() && !err.is_null() => {
+            // The API could not be read (a routine is missing): the message
+            // still goes through the table's own allocator.
+            // SAFETY: `api` is SQLite's table (caller contract); SQLite frees *err.
+            unsafe { *err = sqlite_api::string_from_table(api, &e.message()) };
+            ffi::SQLITE_ERROR
+        }
         Err(e) => fail(err, &e),
     }
 }

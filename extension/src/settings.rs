@@ -153,16 +153,31 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, Error> {
     let home = raw("HOME").map(PathBuf::from);
     let candidates = config::search_paths(src.cwd, home.as_deref(), src.etc);
     // `0` reads the file verbatim, like `litefs mount -no-expand-env`.
-    let expand = parse_bool(EXPAND_VAR, var(EXPAND_VAR)?, true)?;
+    let expand = parse_bool_as(
+        EXPAND_VAR,
+        var(EXPAND_VAR)?,
+        true,
+        "use 1 (expand ${VAR} references, the default) or 0 (read the file verbatim)",
+    );
     // litefs.yml's own `${VAR}` expansion works on text.
     let text_env = |k: &str| (src.var)(k).map(|v| v.to_string_lossy().into_owned());
-    let search = Search {
-        explicit: explicit.as_deref(),
-        candidates: &candidates,
-        expand,
-        env: &text_env,
-    };
-    let (config, config_error) = match config::discover(&search) {
+    // LITEFS_GUARD_DIR names the mount, so the guard does not need a
+    // litefs.yml that the search happened to find (in ./, $HOME or /etc):
+    // one that cannot be read or parsed (or a bad expansion switch for it)
+    // must not stop the extension from loading. The error is kept for
+    // litefs_config(). A file named by LITEFS_GUARD_CONFIG is different: the
+    // user asked for that file, so its failing to read or parse fails loading.
+    let optional = env_dir.is_some() && explicit.is_none();
+    let found = expand.and_then(|expand| {
+        config::discover(&Search {
+            explicit: explicit.as_deref(),
+            candidates: &candidates,
+            expand,
+            env: &text_env,
+        })
+        .map_err(|e| Error::Config(e.to_string()))
+    });
+    let (config, config_error) = match found {
         // What LiteFS alone would refuse (lease type, durations, URLs…) is
         // kept for litefs_config() to report. Only the mount matters to the
         // guard, and only when LITEFS_GUARD_DIR does not name it.
@@ -171,14 +186,8 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, Error> {
             _ => (Some(found), None),
         },
         Ok(None) => (None, None),
-        // LITEFS_GUARD_DIR names the mount, so the guard does not need a
-        // litefs.yml that the search happened to find (in ./, $HOME or
-        // /etc): one that cannot be read or parsed must not stop the
-        // extension from loading. The error is kept for litefs_config().
-        // A file named by LITEFS_GUARD_CONFIG is different: the user asked
-        // for that file, so its failing to read or parse fails loading.
-        Err(e) if env_dir.is_some() && explicit.is_none() => (None, Some(e.to_string())),
-        Err(e) => return Err(Error::Config(e.to_string())),
+        Err(e) if optional => (None, Some(e.to_string())),
+        Err(e) => return Err(e),
     };
     let given_env = raw("LITEFS_GUARD_DIR").map(PathBuf::from);
     let (mount_dir, mount_given, mount_source) =
@@ -221,6 +230,16 @@ const EXPAND_VAR: &str = "LITEFS_GUARD_CONFIG_EXPAND_ENV";
 /// LITEFS_GUARD_CONFIG_EXPAND_ENV had it). Anything else is refused rather
 /// than guessed at: a typo must not silently turn a safety off.
 fn parse_bool(var: &'static str, value: Option<String>, default: bool) -> Result<bool, Error> {
+    parse_bool_as(var, value, default, "use 1 or 0")
+}
+
+/// [`parse_bool`] with the variable's own advice when the value is refused.
+fn parse_bool_as(
+    var: &'static str,
+    value: Option<String>,
+    default: bool,
+    advice: &str,
+) -> Result<bool, Error> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(default),
         Some("1" | "true" | "on" | "yes") => Ok(true),
@@ -228,7 +247,7 @@ fn parse_bool(var: &'static str, value: Option<String>, default: bool) -> Result
         Some(_) => Err(Error::Invalid {
             var,
             value: value.unwrap_or_default(),
-            reason: "use 1 or 0".into(),
+            reason: advice.into(),
         }),
     }
 }
@@ -525,8 +544,34 @@ mod tests {
             }
             assert_eq!(parse_bool(var, Some("  ".into()), true).ok(), Some(true), "{var}");
             let e = from_env(env(&[(var, "maybe")])).unwrap_err();
-            assert_eq!(e.to_string(), format!("{var}=\"maybe\" is not valid: use 1 or 0"));
+            let advice = if var == EXPAND_VAR {
+                "use 1 (expand ${VAR} references, the default) or 0 (read the file verbatim)"
+            } else {
+                "use 1 or 0"
+            };
+            assert_eq!(e.to_string(), format!("{var}=\"maybe\" is not valid: {advice}"));
         }
+    }
+
+    #[test]
+    fn a_bad_expansion_switch_stops_loading_only_where_litefs_yml_is_needed() {
+        let e = env(&[("LITEFS_GUARD_DIR", "/nonexistent-litefs"), (EXPAND_VAR, "maybe")]);
+        let s = from_env(e).unwrap();
+        assert!(
+            s.config_error
+                .as_deref()
+                .is_some_and(|m| m.starts_with(EXPAND_VAR)),
+            "{s:?}"
+        );
+        let p = Place::new();
+        let file = p.dir("custom.yml");
+        std::fs::write(&file, valid_yml(Path::new("/litefs"))).unwrap();
+        let e = env(&[
+            ("LITEFS_GUARD_DIR", "/nonexistent-litefs"),
+            (EXPAND_VAR, "maybe"),
+            ("LITEFS_GUARD_CONFIG", file.to_str().unwrap()),
+        ]);
+        assert!(p.settings(&e).is_err());
     }
 
     #[test]

@@ -225,23 +225,43 @@ impl Api {
     /// Copies `msg` into memory from sqlite3_malloc, as SQLite expects for
     /// error-message out-parameters it will sqlite3_free. Null when out of memory.
     pub fn string(&self, msg: &str) -> *mut c_char {
-        let bytes = msg.as_bytes();
-        let len = bytes.len() + 1;
-        let Ok(len_c) = c_int::try_from(len) else {
-            return std::ptr::null_mut();
-        };
-        // SAFETY: allocation through SQLite's allocator; null is handled.
-        let p = unsafe { (self.malloc)(len_c) } as *mut u8;
-        if p.is_null() {
-            return std::ptr::null_mut();
-        }
-        // SAFETY: `p` holds `len` bytes; an interior NUL just shortens the string.
-        unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
-            *p.add(bytes.len()) = 0;
-        }
-        p as *mut c_char
+        copy_with(self.malloc, msg)
     }
+}
+
+/// [`Api::string`] before the API could be read (loading failed on a
+/// missing routine): through the table's own `malloc`, null when it has none.
+///
+/// # Safety
+/// `table` is null or SQLite's routine table.
+pub unsafe fn string_from_table(table: *mut ffi::sqlite3_api_routines, msg: &str) -> *mut c_char {
+    if table.is_null() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: caller contract; `malloc` has been in every table since 3.0.
+    match unsafe { (*table).malloc } {
+        Some(malloc) => copy_with(malloc, msg),
+        None => std::ptr::null_mut(),
+    }
+}
+
+fn copy_with(malloc: unsafe extern "C" fn(c_int) -> *mut c_void, msg: &str) -> *mut c_char {
+    let bytes = msg.as_bytes();
+    let len = bytes.len() + 1;
+    let Ok(len_c) = c_int::try_from(len) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: allocation through SQLite's allocator; null is handled.
+    let p = unsafe { malloc(len_c) } as *mut u8;
+    if p.is_null() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: `p` holds `len` bytes; an interior NUL just shortens the string.
+    unsafe {
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+        *p.add(bytes.len()) = 0;
+    }
+    p as *mut c_char
 }
 
 /// Writes `msg` to SQLite's error log (sqlite3_log), where hosts that set

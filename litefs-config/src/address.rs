@@ -84,21 +84,28 @@ pub(crate) fn check_url(s: &str) -> Result<(), String> {
     }
 }
 
-/// The URL with any password replaced, for error messages (as Go's
-/// `url.Redacted`): the Consul token must not end up in logs.
+/// The URL with any password replaced, for error messages and
+/// `litefs_config()` (as Go's `url.Redacted` for http and https URLs): the
+/// Consul token must not end up in logs or in front of SQL clients. A URL
+/// LiteFS would refuse (another scheme, none at all) may still carry one:
+/// there the whole user part before `@` is hidden.
 pub(crate) fn redact_url(s: &str) -> String {
-    let Some(rest) = strip_scheme(s) else {
-        return s.to_owned();
+    let (prefix_len, rest, http) = match strip_scheme(s) {
+        Some(rest) => (s.len() - rest.len(), rest, true),
+        None => match s.find("://") {
+            Some(i) => (i + 3, &s[i + 3..], false),
+            None => (0, s, false),
+        },
     };
-    let scheme_len = s.len() - rest.len();
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let Some(at) = rest[..authority_end].rfind('@') else {
         return s.to_owned();
     };
-    let Some(colon) = rest[..at].find(':') else {
-        return s.to_owned();
-    };
-    format!("{}{}:xxxxx{}", &s[..scheme_len], &rest[..colon], &rest[at..])
+    match rest[..at].find(':') {
+        Some(colon) => format!("{}{}:xxxxx{}", &s[..prefix_len], &rest[..colon], &rest[at..]),
+        None if http => s.to_owned(),
+        None => format!("{}xxxxx{}", &s[..prefix_len], &rest[at..]),
+    }
 }
 
 fn strip_scheme(s: &str) -> Option<&str> {
@@ -248,6 +255,13 @@ mod tests {
         assert_eq!(redact_url("https://u@h"), "https://u@h");
         assert_eq!(redact_url("http://h/a@b:c"), "http://h/a@b:c");
         assert_eq!(redact_url("nonsense"), "nonsense");
+        // Schemes LiteFS refuses, and none at all, still hide the secret.
+        assert_eq!(
+            redact_url("htps://litefs:S3cret@consul:8500"),
+            "htps://litefs:xxxxx@consul:8500"
+        );
+        assert_eq!(redact_url("S3cret@consul"), "xxxxx@consul");
+        assert_eq!(redact_url("u:S3cret@consul/x"), "u:xxxxx@consul/x");
     }
 
     proptest! {

@@ -9,10 +9,10 @@
 
 use super::error::ConfigError;
 use super::model::LiteFsConfig;
-use super::parse::{expanded, from_yaml, utf8, yaml_value, EnvLookup};
+use super::parse::{check_yaml, expanded, from_yaml, read_as, utf8, EnvLookup};
 use super::problem::Problem;
+use super::tolerant::MountOnly;
 use super::validate::{check_dir, validate, FUSE_DIR_WHAT};
-use serde_norway::Value;
 use std::path::{Path, PathBuf};
 
 /// A litefs.yml that is YAML, with whatever LiteFS would refuse in it.
@@ -51,20 +51,22 @@ pub fn parse_document(text: &str, file: &str, env: EnvLookup<'_>) -> Result<Docu
         }
         Err(e) => return Err(e),
     };
-    let value = yaml_value(&text, file)?;
-    let mount = mount_of(&value, file).map_err(Problem::from);
-    let (config, problems) = match from_yaml(&text, file) {
-        Ok(c) => {
-            let problems = validate(&c, file).iter().map(Problem::from).collect();
-            (Some(c), problems)
-        }
-        // A wrong type hides the rules' checks; the mount's is still known.
-        Err(e) => {
-            let mut problems = vec![Problem::from(e)];
-            problems.extend(mount.as_ref().err().cloned());
-            (None, problems)
-        }
+    check_yaml(&text, file)?;
+    let mount = mount_of(&text, file).map_err(Problem::from);
+    let (config, mut problems) = match from_yaml(&text, file) {
+        Ok(c) => (
+            Some(c.clone()),
+            validate(&c, file).iter().map(Problem::from).collect(),
+        ),
+        // A wrong type hides the rules' checks.
+        Err(e) => (None, vec![Problem::from(e)]),
     };
+    // The mount's problem is always listed, whatever else was found.
+    if let Err(p) = &mount {
+        if !problems.contains(p) {
+            problems.push(p.clone());
+        }
+    }
     Ok(Document {
         config,
         problems,
@@ -77,13 +79,12 @@ pub fn parse_document_bytes(bytes: &[u8], file: &str, env: EnvLookup<'_>) -> Res
     parse_document(utf8(bytes, file)?, file, env)
 }
 
-/// `fuse.dir` read from the generic value, so a wrong type elsewhere in the
-/// file does not hide it.
-fn mount_of(value: &Value, file: &str) -> Result<PathBuf, ConfigError> {
-    let dir = match value.get("fuse").and_then(|f| f.get("dir")) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.as_str()),
-        Some(_) => {
+/// `fuse.dir` (see `tolerant`), checked as LiteFS checks it. A value of a
+/// type the model would refuse (a list, a mapping) is "not a path".
+fn mount_of(text: &str, file: &str) -> Result<PathBuf, ConfigError> {
+    let dir = match read_as::<MountOnly>(text, file) {
+        Ok(m) => m.0,
+        Err(_) => {
             return Err(ConfigError::invalid(
                 file,
                 "fuse.dir",
@@ -93,7 +94,7 @@ fn mount_of(value: &Value, file: &str) -> Result<PathBuf, ConfigError> {
             ))
         }
     };
-    check_dir(file, "fuse.dir", dir, FUSE_DIR_WHAT)?;
+    check_dir(file, "fuse.dir", dir.as_deref(), FUSE_DIR_WHAT)?;
     Ok(PathBuf::from(dir.unwrap_or_default()))
 }
 
@@ -172,5 +173,50 @@ mod tests {
         assert!(e.contains("once aliases are expanded"), "{e}");
         let e = parse_document_bytes(b"fuse:\n  dir: /\xff\n", "x", None).unwrap_err();
         assert!(e.to_string().starts_with("x:2:9: not valid UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn what_the_guard_does_not_read_never_hides_the_mount() {
+        // Duplicate unknown keys and tags: the typed model reads past them,
+        // so the mount must be found too (LiteFS may refuse the file).
+        for text in [
+            "fuse:\n  dir: /litefs\nfoo: 1\nfoo: 2\n",
+            "fuse:\n  dir: !path /litefs\n",
+            "fuse:\n  dir: /litefs\nlease:\n  x: !tag [1, 2]\n",
+        ] {
+            let d = doc(text).unwrap();
+            assert_eq!(d.mount_dir(), Ok(Path::new("/litefs")), "{text}");
+            crate::fuzz_check_one(text.as_bytes());
+        }
+        // A duplicate `dir` is ambiguous, as for the model.
+        let d = doc("fuse:\n  dir: /a\n  dir: /b\n").unwrap();
+        assert!(d.mount_dir().is_err());
+        // A number reads as text, as the model reads it.
+        let d = doc("fuse:\n  dir: 5\n").unwrap();
+        assert_eq!(
+            d.mount_dir().map_err(|p| p.to_string()),
+            Err("litefs.yml: fuse.dir = \"5\": must be an absolute path; write the directory LiteFS mounts, e.g. \"/litefs\"".to_owned())
+        );
+    }
+
+    #[test]
+    fn no_report_shows_a_secret() {
+        for url in [
+            "htps://litefs:S3cret@consul:8500",
+            "S3cret@consul",
+            "http://u:S3cret@c:8500",
+        ] {
+            let text = format!("{BASE}  candidate: true\n  consul:\n    url: \"{url}\"\n    key: k\n");
+            let d = doc(&text.replace("type: static", "type: consul")).unwrap();
+            assert!(
+                !format!("{:?}", d.problems).contains("S3cret"),
+                "{url}: {:?}",
+                d.problems
+            );
+            if let Some(c) = &d.config {
+                assert!(!c.redacted().to_yaml().contains("S3cret"), "{url}");
+                assert!(!c.redacted().to_json().to_string().contains("S3cret"), "{url}");
+            }
+        }
     }
 }

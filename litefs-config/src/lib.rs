@@ -31,6 +31,7 @@ mod parse;
 mod problem;
 mod read;
 mod render;
+mod tolerant;
 mod validate;
 
 use std::path::{Path, PathBuf};

@@ -8,7 +8,6 @@ use super::expand::expand_env;
 use super::model::LiteFsConfig;
 use super::validate::validate;
 use serde::Deserialize;
-use serde_norway::Value;
 use std::borrow::Cow;
 
 /// An environment: variable name to value (None = unset).
@@ -84,10 +83,15 @@ pub(crate) fn from_yaml(text: &str, file: &str) -> Result<LiteFsConfig, ConfigEr
     under_budget(text, file)
 }
 
-/// YAML to a generic value: fails only on what makes the text unusable as
-/// YAML at all (syntax, several documents, nesting, the work budget), never
-/// on a value of the wrong type for LiteFS.
-pub(crate) fn yaml_value(text: &str, file: &str) -> Result<Value, ConfigError> {
+/// Fails only on what makes the text unusable as YAML at all (syntax,
+/// several documents, nesting, the work budget), never on a value of the
+/// wrong type for LiteFS. Reads nothing into memory.
+pub(crate) fn check_yaml(text: &str, file: &str) -> Result<(), ConfigError> {
+    under_budget::<super::tolerant::AnyYaml>(text, file).map(|_| ())
+}
+
+/// The text as `T`, under the same budget as every other reading.
+pub(crate) fn read_as<T: for<'de> Deserialize<'de>>(text: &str, file: &str) -> Result<T, ConfigError> {
     under_budget(text, file)
 }
 
