@@ -72,12 +72,12 @@ test-install: build
 valgrind: build
 	@bash tests/cli/valgrind.sh
 
-# Fragments: clients (Python, Django, Node), litefs.yml fuzzing, the FUSE
+# Fragments: clients (Python, Django, Node), release packages (wheel, npm), litefs.yml fuzzing, the FUSE
 # stand-in and failover scenarios, benchmarks.
-include mk/clients.mk mk/config.mk mk/sim.mk mk/bench.mk mk/versions.mk mk/adversarial.mk mk/differential.mk
+include mk/clients.mk mk/packaging.mk mk/config.mk mk/sim.mk mk/bench.mk mk/versions.mk mk/adversarial.mk mk/differential.mk
 
 test: deps build lint test-unit test-rust test-cli test-install valgrind \
-      test-python test-django test-node versions-build test-adversarial test-differential sim-lint sim-test
+      test-python test-django test-node test-wheel test-npm versions-build test-adversarial test-differential sim-lint sim-test
 	@echo "make test: all suites passed"
 
 clean:
