@@ -50,11 +50,14 @@ grep -q 'Error: not the primary: send the write to node-b' "$tmp/replica/out" ||
 ok
 
 # 4. node:sqlite, where this Node has it (22.13+/23.5+): load() through DatabaseSync.
-has_sqlite=$(node -e "try { const { DatabaseSync } = require('node:sqlite'); new DatabaseSync(':memory:', { allowExtension: true }).loadExtension; console.log(1) } catch { console.log(0) }" 2>/dev/null)
+# NODE_SQLITE names another node binary for this part (better-sqlite3 above is
+# compiled for the node on PATH).
+nsq=${NODE_SQLITE:-node}
+has_sqlite=$("$nsq" -e "try { const { DatabaseSync } = require('node:sqlite'); new DatabaseSync(':memory:', { allowExtension: true }).loadExtension; console.log(1) } catch { console.log(0) }" 2>/dev/null)
 if [ "$has_sqlite" = 1 ]; then
   new_mount "$tmp/nodesqlite"
   echo node-c >"$tmp/nodesqlite/litefs/.primary"
-  out=$(cd "$tmp/app" && LITEFS_GUARD_DIR="$tmp/nodesqlite/litefs" LITEFS_GUARD_REQUIRE_FUSE=0 node -e "
+  out=$(cd "$tmp/app" && LITEFS_GUARD_DIR="$tmp/nodesqlite/litefs" LITEFS_GUARD_REQUIRE_FUSE=0 "$nsq" -e "
     const { DatabaseSync } = require('node:sqlite');
     const { load } = require('litefs-guard');
     try { load(new DatabaseSync(':memory:')); console.log('loaded without allowExtension'); } catch (e) { if (!/allowExtension/.test(e.message)) throw e; }
@@ -64,10 +67,10 @@ if [ "$has_sqlite" = 1 ]; then
     const db = new DatabaseSync('$tmp/nodesqlite/litefs/app.db');
     try { db.prepare('INSERT INTO t VALUES (1)').run(); console.log('written'); }
     catch (e) { console.log(e.errcode & 0xff, db.prepare('SELECT litefs_primary() AS p').get().p); }
-  " 2>&1) || fail "node:sqlite: $out"
-  [ "$out" = "23 node-c" ] || fail "node:sqlite: $out"
+  " 2>"$tmp/node-sqlite.err") || fail "node:sqlite: $out $(cat "$tmp/node-sqlite.err")"
+  [ "$out" = "23 node-c" ] || fail "node:sqlite: $out $(cat "$tmp/node-sqlite.err")"
   ok
 else
-  echo "test-npm: node:sqlite part not run: node $(node -v) has no DatabaseSync with allowExtension (22.13+/23.5+)"
+  echo "test-npm: node:sqlite part not run: node $("$nsq" -v) has no DatabaseSync with allowExtension (22.13+/23.5+)"
 fi
 echo "npm: $passed passed, 0 failed"
