@@ -82,4 +82,4 @@ test: deps build lint test-unit test-rust test-cli test-install valgrind \
 
 clean:
 	$(CARGO) clean
-	rm -rf build
+	rm -rf build dist
