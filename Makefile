@@ -21,12 +21,13 @@ all: build
 build:
 	$(CARGO) build --release
 
-# What `make install` installs, one `mode source destination` line per file
-# (destination under $(DESTDIR)). It writes nothing outside $(DESTDIR)$(PREFIX)
-# (with LIBDIR/BINDIR left at their defaults) and records what it installed in
-# $(INSTALL_MANIFEST), which `make uninstall` reads.
-INSTALL_FILES = \
-  0755 $(SO) $(LIBDIR)/litefs_guard.so
+# What `make install` installs: one `INSTALL_FILES += MODE SOURCE DESTINATION`
+# line per file (DESTINATION under $(DESTDIR); its directory is created). It
+# writes nothing outside $(DESTDIR)$(PREFIX) (with LIBDIR/BINDIR left at their
+# defaults) and records what it installed in $(INSTALL_MANIFEST), which
+# `make uninstall` reads.
+INSTALL_FILES  =
+INSTALL_FILES += 0755 $(SO) $(LIBDIR)/litefs_guard.so
 INSTALL_MANIFEST = $(PREFIX)/share/litefs_guard/installed-files
 INSTALL_ENV = DESTDIR="$(DESTDIR)" MANIFEST="$(INSTALL_MANIFEST)"
 

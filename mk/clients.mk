@@ -32,7 +32,7 @@ NODE_DIR    := tests/node
 $(VENV)/.base: mk/clients.mk
 	rm -rf $(VENV)
 	$(CLIENTS_PYTHON) -m venv $(VENV)
-	$(VENV_PY) -m pip install -q --disable-pip-version-check pytest "django>=5.2,<5.3" "setuptools>=61" wheel
+	$(VENV_PY) -m pip install -q --disable-pip-version-check pytest "django>=5.2,<5.3" "setuptools>=77" wheel
 	$(VENV_PY) -c 'import sqlite3; sqlite3.connect(":memory:").enable_load_extension' || \
 	  { echo "$(CLIENTS_PYTHON)'s sqlite3 cannot load extensions: set CLIENTS_PYTHON" >&2; exit 1; }
 	touch $@

@@ -13,7 +13,7 @@ deps=$(cd "${2:?usage: test-npm.sh TGZ NODE_MODULES}" && pwd)
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)
 [ "$(basename "$tgz")" = "litefs-guard-$version.tgz" ] || fail "tarball name $(basename "$tgz")"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/litefs-guard-test-npm.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap '[ -n "${KEEP_TMP:-}" ] && cp -R "$tmp" "$KEEP_TMP"; rm -rf "$tmp"' EXIT
 
 # 1. What is in the tarball.
 files=$(tar -tzf "$tgz" | sort | tr '\n' ' ')

@@ -13,7 +13,7 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)
 [ "$(basename "$whl")" = "litefs_guard-$version-py3-none-manylinux_2_17_x86_64.whl" ] || fail "wheel name $(basename "$whl")"
 [ -x "$python" ] || fail "$python is missing (apt-get install python3-venv)"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/litefs-guard-test-wheel.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap '[ -n "${KEEP_TMP:-}" ] && cp -R "$tmp" "$KEEP_TMP"; rm -rf "$tmp"' EXIT
 
 # 1. What is in the wheel.
 "$python" - "$whl" "$tmp/so" <<'PY' || fail "wheel contents"
