@@ -19,7 +19,7 @@ snippet() {
   code=$(bash "$root/scripts/readme-snippet.sh" "$1")
   n=$(grep -o '/litefs/app.db' <<<"$code" | wc -l)
   [ "$n" = 1 ] || fail "README snippet '$1' names /litefs/app.db $n times, expected once"
-  printf '%s\n' "${code//\/litefs\/app.db/$2}"
+  printf '%s\n' "${code//\/litefs\/app.db/"$2"}"
 }
 
 rows() { sqlite3 "$1" 'SELECT count(*) FROM t'; }
