@@ -5,14 +5,15 @@
 
 PREFIX    ?= /usr/local
 LIBDIR    ?= $(PREFIX)/lib
+BINDIR    ?= $(PREFIX)/bin
 # dlopen() only searches the loader's default directories for a bare name
-# such as `.load litefs_guard`; `make install` links the library there too.
+# such as `.load litefs_guard`; `make install-system` links the library there.
 LOADER_DIR ?= $(firstword $(wildcard /usr/lib/$(shell uname -m)-linux-gnu) /usr/lib)
 CARGO     ?= cargo
 SO        := target/release/liblitefs_guard.so
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build install uninstall demo test deps lint test-unit test-rust test-cli \
+.PHONY: all build install install-system uninstall demo test deps lint test-unit test-rust test-cli \
         test-install valgrind clean
 
 all: build
@@ -20,16 +21,28 @@ all: build
 build:
 	$(CARGO) build --release
 
-install: build
-	install -d $(DESTDIR)$(LIBDIR)
-	install -m 0755 $(SO) $(DESTDIR)$(LIBDIR)/litefs_guard.so
-	@if [ -z "$(DESTDIR)" ] && [ -n "$(LOADER_DIR)" ] && [ "$(LIBDIR)" != "$(LOADER_DIR)" ]; then \
-	  ln -sf $(LIBDIR)/litefs_guard.so $(LOADER_DIR)/litefs_guard.so && \
-	  echo "linked $(LOADER_DIR)/litefs_guard.so -> $(LIBDIR)/litefs_guard.so"; fi
+# What `make install` installs: one `INSTALL_FILES += MODE SOURCE DESTINATION`
+# line per file (DESTINATION under $(DESTDIR); its directory is created). It
+# writes nothing outside $(DESTDIR)$(PREFIX) (with LIBDIR/BINDIR left at their
+# defaults) and records what it installed in $(INSTALL_MANIFEST), which
+# `make uninstall` reads.
+INSTALL_FILES  =
+INSTALL_FILES += 0755 $(SO) $(LIBDIR)/litefs_guard.so
+INSTALL_MANIFEST = $(PREFIX)/share/litefs_guard/installed-files
+INSTALL_ENV = DESTDIR="$(DESTDIR)" MANIFEST="$(INSTALL_MANIFEST)"
 
+install: build
+	@$(INSTALL_ENV) bash scripts/install.sh install $(INSTALL_FILES)
+
+# `make install`, plus a link in the loader's directory so that a bare
+# `.load litefs_guard` finds the library (writes to $(LOADER_DIR)).
+install-system: install
+	@$(INSTALL_ENV) bash scripts/install.sh link $(LIBDIR)/litefs_guard.so $(LOADER_DIR)/litefs_guard.so
+
+# Removes exactly what the manifest lists (the link of install-system
+# included), then the manifest.
 uninstall:
-	rm -f $(DESTDIR)$(LIBDIR)/litefs_guard.so
-	@if [ -z "$(DESTDIR)" ] && [ -L $(LOADER_DIR)/litefs_guard.so ]; then rm -f $(LOADER_DIR)/litefs_guard.so; fi
+	@$(INSTALL_ENV) bash scripts/install.sh uninstall
 
 demo: build
 	@bash scripts/demo.sh $(SO)
@@ -61,14 +74,14 @@ test-install: build
 valgrind: build
 	@bash tests/cli/valgrind.sh
 
-# Fragments: clients (Python, Django, Node), litefs.yml fuzzing, the FUSE
+# Fragments: clients (Python, Django, Node), release packages (wheel, npm), litefs.yml fuzzing, the FUSE
 # stand-in and failover scenarios, benchmarks.
-include mk/clients.mk mk/config.mk mk/sim.mk mk/bench.mk mk/versions.mk mk/adversarial.mk mk/differential.mk
+include mk/clients.mk mk/packaging.mk mk/config.mk mk/sim.mk mk/bench.mk mk/versions.mk mk/adversarial.mk mk/differential.mk
 
 test: deps build lint test-unit test-rust test-cli test-install valgrind \
-      test-python test-django test-node versions-build test-adversarial test-differential sim-lint sim-test
+      test-python test-django test-node test-wheel test-npm versions-build test-adversarial test-differential sim-lint sim-test
 	@echo "make test: all suites passed"
 
 clean:
 	$(CARGO) clean
-	rm -rf build
+	rm -rf build dist

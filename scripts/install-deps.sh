@@ -8,6 +8,7 @@ command -v valgrind >/dev/null || need+=(valgrind)
 # The version matrix: sqlrun linked against the system libsqlite3 (3.40 on Debian 12).
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || need+=(libsqlite3-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v objdump >/dev/null && command -v strip >/dev/null || need+=(binutils)  # make wheel/npm: strip, the glibc check
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
