@@ -72,9 +72,13 @@ impl Cluster {
         self.halt_event(node, db, "acquired", &[]);
     }
 
-    fn halt_ended(&self, db: &str, h: &Holder, result: &str, reason: &str) {
-        self.locks.unblock(db, BLOCKER_TAG);
-        self.locks.unblock(&format!("{db}-shm"), BLOCKER_TAG);
+    /// `unblock`: false when the hold passes straight to a queued request,
+    /// so the primary's waiting writers never slip in between.
+    fn halt_ended(&self, db: &str, h: &Holder, result: &str, reason: &str, unblock: bool) {
+        if unblock {
+            self.locks.unblock(db, BLOCKER_TAG);
+            self.locks.unblock(&format!("{db}-shm"), BLOCKER_TAG);
+        }
         let held_ms = h.since.elapsed().as_millis();
         self.halt_event(
             h.owner.node,
@@ -86,7 +90,7 @@ impl Cluster {
 
     fn halt_handoffs(&self, handoffs: Vec<Handoff>, result: &str, reason: &str) {
         for h in handoffs {
-            self.halt_ended(&h.db, &h.released, result, reason);
+            self.halt_ended(&h.db, &h.released, result, reason, h.next.is_none());
             if let Some((owner, done)) = h.next {
                 self.halt_granted(&h.db, owner.node);
                 done(Ok(()));
@@ -118,7 +122,7 @@ impl Cluster {
     pub(crate) fn halts_lease_moved(&self) {
         let (held, waiters) = self.halts.drop_all();
         for (db, h) in &held {
-            self.halt_ended(db, h, "lost", "lease");
+            self.halt_ended(db, h, "lost", "lease", true);
         }
         for p in waiters {
             self.halt_acquire(p.owner.node, p.owner.fh, &p.db, p.tid, p.done);
