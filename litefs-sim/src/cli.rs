@@ -183,7 +183,9 @@ mod tests {
         assert_eq!(a.threads, 8);
         assert_eq!(a.log, Some(PathBuf::from("/l")));
         assert_eq!(a.halt_expiry_ms, 30_000);
-        let b = p(&["--backing=/b", "--node=a=/m", "--halt-expiry-ms", "250"]).unwrap().unwrap();
+        let b = p(&["--backing=/b", "--node=a=/m", "--halt-expiry-ms", "250"])
+            .unwrap()
+            .unwrap();
         assert_eq!(b.halt_expiry_ms, 250);
     }
 

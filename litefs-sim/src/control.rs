@@ -59,10 +59,12 @@ pub fn execute(cluster: &Cluster, line: &str) -> Answer {
         return err("too many arguments");
     }
     let node_index = |name: &str| {
-        cluster
-            .lease
-            .index_of(name)
-            .ok_or_else(|| err(format!("unknown node {name:?} (nodes: {})", cluster.lease.nodes().join(","))))
+        cluster.lease.index_of(name).ok_or_else(|| {
+            err(format!(
+                "unknown node {name:?} (nodes: {})",
+                cluster.lease.nodes().join(",")
+            ))
+        })
     };
     let nodes = cluster.lease.nodes().join(",");
     let holder = || cluster.lease.holder_name().unwrap_or("none").to_string();
@@ -241,7 +243,10 @@ mod tests {
         assert_eq!(execute(&c, "hold n2").reply, "ok held=n2");
         assert_eq!(execute(&c, "hold n2").reply, "err n2 is held already");
         c.pos.bump("x");
-        assert_eq!(execute(&c, "pos x n2").reply, "ok 0000000000000000/0000000000000000");
+        assert_eq!(
+            execute(&c, "pos x n2").reply,
+            "ok 0000000000000000/0000000000000000"
+        );
         assert!(execute(&c, "pos x n1").reply.starts_with("ok 0000000000000001/"));
         assert!(execute(&c, "status").reply.contains(" held=n2 halts=0 "));
         assert_eq!(execute(&c, "release n2").reply, "ok released=n2");
@@ -252,7 +257,15 @@ mod tests {
         assert_eq!(execute(&c, "lease n2").reply, "ok lease=n2");
         assert!(!c.replication.is_held(1));
         assert_eq!(execute(&c, "halts").reply, "ok count=0");
-        for bad in ["hold", "hold n9", "release n9", "pos x n9", "pos x n1 n2", "hold n1 n2", "halts x"] {
+        for bad in [
+            "hold",
+            "hold n9",
+            "release n9",
+            "pos x n9",
+            "pos x n1 n2",
+            "hold n1 n2",
+            "halts x",
+        ] {
             assert!(execute(&c, bad).reply.starts_with("err "), "{bad}");
         }
     }

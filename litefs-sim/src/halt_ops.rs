@@ -113,7 +113,12 @@ impl Cluster {
         let expired = self.halts.expire(Instant::now());
         self.halt_handoffs(expired, "expired", "ttl");
         for p in self.halts.cancel_interrupted(interrupted) {
-            self.halt_event(p.owner.node, &p.db, "error", &[("errno", &errno_name(libc::EINTR))]);
+            self.halt_event(
+                p.owner.node,
+                &p.db,
+                "error",
+                &[("errno", &errno_name(libc::EINTR))],
+            );
             (p.done)(Err(libc::EINTR));
         }
     }

@@ -280,7 +280,10 @@ impl LockTable {
     /// transaction in flight finishes; its next one waits). Owned by
     /// `(HALT_NODE, tag)`; [`LockTable::unblock`] removes it.
     pub fn block_node(&self, file: &str, node: usize, tag: u64, start: u64, end: u64) {
-        let owner = Owner { node: HALT_NODE, id: tag };
+        let owner = Owner {
+            node: HALT_NODE,
+            id: tag,
+        };
         let mut inner = self.lock();
         let locks = inner.files.entry(file.to_string()).or_default();
         remove_range(locks, owner, start, end);
@@ -296,7 +299,13 @@ impl LockTable {
 
     /// Removes what [`LockTable::block_node`] put on `file` under `tag`.
     pub fn unblock(&self, file: &str, tag: u64) {
-        self.release_owner(file, Owner { node: HALT_NODE, id: tag });
+        self.release_owner(
+            file,
+            Owner {
+                node: HALT_NODE,
+                id: tag,
+            },
+        );
     }
 
     /// Close of any descriptor of `file` by `owner` drops all its locks (POSIX).
@@ -443,8 +452,14 @@ mod tests {
     fn node_blockers_stop_only_their_node() {
         let t = LockTable::new();
         t.block_node("f", 0, 9, 120, 120);
-        assert_eq!(t.try_set("f", &req(A, LockType::Write, 120, 120)), Err(libc::EAGAIN));
-        assert_eq!(t.try_set("f", &req(C, LockType::Read, 120, 120)), Err(libc::EAGAIN));
+        assert_eq!(
+            t.try_set("f", &req(A, LockType::Write, 120, 120)),
+            Err(libc::EAGAIN)
+        );
+        assert_eq!(
+            t.try_set("f", &req(C, LockType::Read, 120, 120)),
+            Err(libc::EAGAIN)
+        );
         assert_eq!(t.try_set("f", &req(B, LockType::Write, 120, 120)), Ok(()));
         t.release_owner("f", B);
         let (tx, rx) = mpsc::channel();

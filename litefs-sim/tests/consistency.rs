@@ -90,9 +90,7 @@ fn hold_freezes_pos_and_grows_lag_release_catches_up() {
     assert_eq!(txid(&sim, "n2", "h.db"), 1, "held at its position");
     assert_eq!(
         sim.command("pos h.db n2").unwrap(),
-        fs::read_to_string(sim.path("n2", "h.db-pos"))
-            .unwrap()
-            .trim_end()
+        fs::read_to_string(sim.path("n2", "h.db-pos")).unwrap().trim_end()
     );
     // The data itself is shared: the held node reads the newest bytes.
     fs::write(sim.path("n1", "h.db"), b"new").unwrap();
@@ -178,10 +176,7 @@ fn lag_grows_without_a_primary_and_is_max_before_first_sync() {
 fn lost_primary_keeps_primary_openable_but_read_says_enoent() {
     require_fuse!();
     let sim = start(&["n1", "n2", "n3"]);
-    assert_eq!(
-        fs::read_to_string(sim.path("n2", ".primary")).unwrap(),
-        "n1\n"
-    );
+    assert_eq!(fs::read_to_string(sim.path("n2", ".primary")).unwrap(), "n1\n");
     sim.set_lease(None).unwrap();
     // n2 has looked `.primary` up: it opens, but stat and read say ENOENT.
     let mut f = fs::File::open(sim.path("n2", ".primary")).expect("cached .primary opens");
@@ -190,10 +185,7 @@ fn lost_primary_keeps_primary_openable_but_read_says_enoent() {
         f.read_to_string(&mut s).unwrap_err().raw_os_error(),
         Some(libc::ENOENT)
     );
-    assert_eq!(
-        f.metadata().unwrap_err().raw_os_error(),
-        Some(libc::ENOENT)
-    );
+    assert_eq!(f.metadata().unwrap_err().raw_os_error(), Some(libc::ENOENT));
     assert_eq!(
         fs::metadata(sim.path("n2", ".primary"))
             .unwrap_err()

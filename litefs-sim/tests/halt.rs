@@ -122,7 +122,11 @@ fn only_a_blocking_one_byte_write_lock_at_72_on_a_rw_descriptor() {
         .filter(|e| e.op() == Some("halt"))
         .filter_map(|e| e.result())
         .collect();
-    assert_eq!(results, ["acquired", "error", "released", "noop", "error"], "{log:#?}");
+    assert_eq!(
+        results,
+        ["acquired", "error", "released", "noop", "error"],
+        "{log:#?}"
+    );
 }
 
 #[test]
@@ -192,7 +196,10 @@ fn the_primarys_writers_wait_while_a_replica_holds_it() {
 
     let shm1 = rw(&sim, "n1", "app.db-shm");
     let db1 = rw(&sim, "n1", "app.db");
-    assert_eq!(fcntl_lock(shm1.as_raw_fd(), F_SETLK, F_WRLCK, WAL_WRITE, 1), EAGAIN);
+    assert_eq!(
+        fcntl_lock(shm1.as_raw_fd(), F_SETLK, F_WRLCK, WAL_WRITE, 1),
+        EAGAIN
+    );
     assert_eq!(fcntl_lock(db1.as_raw_fd(), F_SETLK, F_WRLCK, RESERVED, 1), EAGAIN);
     // Readers on the primary are not stopped (LiteFS stops them too; see README).
     assert_eq!(fcntl_lock(shm1.as_raw_fd(), F_SETLK, F_RDLCK, 123, 1), 0);
@@ -200,7 +207,10 @@ fn the_primarys_writers_wait_while_a_replica_holds_it() {
     let shm3 = rw(&sim, "n3", "app.db-shm");
     assert_eq!(fcntl_lock(shm3.as_raw_fd(), F_SETLK, F_WRLCK, WAL_WRITE, 1), 0);
     assert_eq!(fcntl_lock(shm3.as_raw_fd(), F_SETLK, F_UNLCK, WAL_WRITE, 1), 0);
-    assert!(sim.command("locks").unwrap().contains("app.db-shm:halt:W:120-120"));
+    assert!(sim
+        .command("locks")
+        .unwrap()
+        .contains("app.db-shm:halt:W:120-120"));
 
     // A blocking writer on the primary waits until the halt lock goes.
     let path = sim.path("n1", "app.db-shm");
@@ -217,7 +227,10 @@ fn the_primarys_writers_wait_while_a_replica_holds_it() {
     let fd3 = lock3.as_raw_fd();
     let waiter3 = thread::spawn(move || tx3.send(fcntl_lock(fd3, F_OFD_SETLKW, F_WRLCK, HALT, 1)).unwrap());
     thread::sleep(Duration::from_millis(300));
-    assert!(rx.try_recv().is_err(), "primary writer got the lock during the halt");
+    assert!(
+        rx.try_recv().is_err(),
+        "primary writer got the lock during the halt"
+    );
     assert!(rx3.try_recv().is_err(), "second halt granted while n2 holds it");
     assert!(sim.command("status").unwrap().contains(" waiting_halts=1 "));
 

@@ -82,8 +82,8 @@ fn a_forked_child_exiting_releases_it() {
     assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
     wait_released(&sim);
     let log = sim.log().unwrap();
-    assert!(log
-        .iter()
-        .any(|e| e.op() == Some("halt") && e.result() == Some("released") && e.get("reason") == Some("close")));
+    assert!(log.iter().any(|e| e.op() == Some("halt")
+        && e.result() == Some("released")
+        && e.get("reason") == Some("close")));
     drop(lock);
 }
