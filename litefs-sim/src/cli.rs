@@ -7,14 +7,16 @@ pub const USAGE: &str = "\
 usage: litefs-sim --backing DIR --node NAME=MOUNTDIR [--node NAME=MOUNTDIR ...]
                   [--control SOCKET] [--log FILE] [--lease NAME|none]
                   [--threads N] [--exit-on-stdin-eof] [--allow-other]
+                  [--halt-expiry-ms MS]
 
 Mounts one FUSE filesystem per node over the shared backing DIR. Only the
 lease holder (default: the first node) accepts writes to databases.
-  --control SOCKET      unix socket for one-line commands (lease NODE|none, status, stats, quit)
+  --control SOCKET      unix socket for one-line commands (lease NODE|none, hold/release NODE, status, help, quit)
   --log FILE            append one line per write accepted/refused and per lease change
   --threads N           FUSE worker threads per mount (default 8)
   --exit-on-stdin-eof   unmount and exit when stdin closes (parent died)
-  --allow-other         let other users use the mounts (allow_other)";
+  --allow-other         let other users use the mounts (allow_other)
+  --halt-expiry-ms MS   a halt lock ends after MS milliseconds (default 30000, LiteFS's TTL)";
 
 /// Who holds the lease at start.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +36,7 @@ pub struct Args {
     pub threads: usize,
     pub exit_on_stdin_eof: bool,
     pub allow_other: bool,
+    pub halt_expiry_ms: u64,
 }
 
 fn valid_node_name(n: &str) -> bool {
@@ -53,6 +56,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, S
     let mut threads = 8usize;
     let mut exit_on_stdin_eof = false;
     let mut allow_other = false;
+    let mut halt_expiry_ms = 30_000u64;
 
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -107,6 +111,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, S
                     .filter(|n| (1..=64).contains(n))
                     .ok_or_else(|| format!("--threads wants 1..64, got {v:?}"))?;
             }
+            "--halt-expiry-ms" => {
+                let v = value("--halt-expiry-ms")?;
+                halt_expiry_ms = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=86_400_000).contains(n))
+                    .ok_or_else(|| format!("--halt-expiry-ms wants 1..86400000, got {v:?}"))?;
+            }
             "--exit-on-stdin-eof" => exit_on_stdin_eof = true,
             "--allow-other" => allow_other = true,
             other => return Err(format!("unknown argument {other:?}")),
@@ -135,6 +147,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>, S
         threads,
         exit_on_stdin_eof,
         allow_other,
+        halt_expiry_ms,
     }))
 }
 
@@ -169,6 +182,11 @@ mod tests {
         assert_eq!(a.lease, InitialLease::Node("n2".into()));
         assert_eq!(a.threads, 8);
         assert_eq!(a.log, Some(PathBuf::from("/l")));
+        assert_eq!(a.halt_expiry_ms, 30_000);
+        let b = p(&["--backing=/b", "--node=a=/m", "--halt-expiry-ms", "250"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.halt_expiry_ms, 250);
     }
 
     #[test]
@@ -182,6 +200,9 @@ mod tests {
         assert!(p(&["--backing", "/b", "--node", "a=/m", "--lease", "z"]).is_err());
         assert!(p(&["--backing", "/b", "--node", "a=/m", "--threads", "0"]).is_err());
         assert!(p(&["--bogus"]).is_err());
+        for bad in ["0", "-1", "x", "99999999999"] {
+            assert!(p(&["--backing", "/b", "--node", "a=/m", "--halt-expiry-ms", bad]).is_err());
+        }
         assert_eq!(p(&["--help"]).unwrap(), None);
     }
 }

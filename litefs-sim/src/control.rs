@@ -3,10 +3,12 @@
 //!
 //! ```text
 //! lease NODE | lease none | lease   move (or show) the lease
-//! status                            ok lease=n1 nodes=n1,n2 waiting_locks=0
+//! status                            ok lease=n1 nodes=n1,n2 held=none halts=0 waiting_halts=0 waiting_locks=0
 //! stats                             ok n1.accepted=3 n1.refused=0 n2.accepted=0 n2.refused=1
 //! locks                             ok count=1 app.db:n1:R:0-0 ...
-//! pos DB                            ok 0000000000000003/9e3c...
+//! pos DB [NODE]                     ok 0000000000000003/9e3c...
+//! hold NODE | release NODE          ok held=n2 | ok released=n2
+//! halts                             ok count=1 app.db:n2
 //! ping | help | quit
 //! ```
 
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use std::thread;
 
 use crate::cluster::Cluster;
-use crate::locks::LockType;
+use crate::locks::{LockType, HALT_NODE};
 use crate::pos;
 
 /// Longest command line accepted; anything longer closes the connection.
@@ -51,9 +53,19 @@ pub fn execute(cluster: &Cluster, line: &str) -> Answer {
     let mut words = line.split_whitespace();
     let cmd = words.next().unwrap_or("");
     let arg = words.next();
-    if words.next().is_some() {
+    let arg2 = words.next();
+    // Only `pos DB NODE` takes two arguments.
+    if words.next().is_some() || (arg2.is_some() && cmd != "pos") {
         return err("too many arguments");
     }
+    let node_index = |name: &str| {
+        cluster.lease.index_of(name).ok_or_else(|| {
+            err(format!(
+                "unknown node {name:?} (nodes: {})",
+                cluster.lease.nodes().join(",")
+            ))
+        })
+    };
     let nodes = cluster.lease.nodes().join(",");
     let holder = || cluster.lease.holder_name().unwrap_or("none").to_string();
     match (cmd, arg) {
@@ -70,28 +82,74 @@ pub fn execute(cluster: &Cluster, line: &str) -> Answer {
             }
             None => err(format!("unknown node {name:?} (nodes: {nodes})")),
         },
-        ("status", None) => ok(format!(
-            "lease={} nodes={nodes} waiting_locks={}",
-            holder(),
-            cluster.locks.waiting()
-        )),
+        ("status", None) => {
+            let held: Vec<&str> = cluster
+                .replication
+                .held_nodes()
+                .into_iter()
+                .map(|i| cluster.node_name(i))
+                .collect();
+            let held = if held.is_empty() {
+                "none".to_string()
+            } else {
+                held.join(",")
+            };
+            // waiting_locks stays last: callers read it with split(' ').last().
+            ok(format!(
+                "lease={} nodes={nodes} held={held} halts={} waiting_halts={} waiting_locks={}",
+                holder(),
+                cluster.halts.held().len(),
+                cluster.halts.waiting(),
+                cluster.locks.waiting()
+            ))
+        }
+        ("hold", Some(name)) => match node_index(name) {
+            Ok(i) => match cluster.hold_node(i) {
+                Ok(()) => ok(format!("held={name}")),
+                Err(e) => err(e),
+            },
+            Err(e) => e,
+        },
+        ("release", Some(name)) => match node_index(name) {
+            Ok(i) if cluster.release_node(i, "command") => ok(format!("released={name}")),
+            Ok(_) => err(format!("{name} is not held")),
+            Err(e) => e,
+        },
+        ("halts", None) => {
+            let held = cluster.halts.held();
+            let mut s = format!("count={}", held.len());
+            for (db, h) in held {
+                let _ = write!(s, " {db}:{}", cluster.node_name(h.owner.node));
+            }
+            ok(s)
+        }
         ("stats", None) => ok(cluster.stats.render(cluster.lease.nodes())),
         ("locks", None) => {
             let held = cluster.locks.held();
             let mut s = format!("count={}", held.len());
             for (file, h) in held {
                 let t = if h.typ == LockType::Write { "W" } else { "R" };
-                let node = cluster.node_name(h.owner.node);
+                let node = if h.owner.node == HALT_NODE {
+                    "halt"
+                } else {
+                    cluster.node_name(h.owner.node)
+                };
                 let _ = write!(s, " {file}:{node}:{t}:{}-{}", h.start, h.end);
             }
             ok(s)
         }
         ("pos", Some(db)) => {
-            let (txid, chk) = cluster.pos.get(db);
+            let (txid, chk) = match arg2.map(node_index) {
+                None => cluster.pos.get(db),
+                Some(Ok(i)) => cluster.pos_of(i, db),
+                Some(Err(e)) => return e,
+            };
             ok(pos::pos_text(txid, chk))
         }
         ("ping", None) => ok("pong"),
-        ("help", None) => ok("commands: lease [NODE|none], status, stats, locks, pos DB, ping, quit"),
+        ("help", None) => ok(
+            "commands: lease [NODE|none], status, stats, locks, pos DB [NODE], hold NODE, release NODE, halts, ping, quit",
+        ),
         ("quit", None) => Answer {
             reply: "ok bye".into(),
             quit: true,
@@ -152,6 +210,7 @@ mod tests {
             vec!["n1".into(), "n2".into()],
             Some(0),
             EventLog::open(None).unwrap(),
+            std::time::Duration::from_secs(30),
         )
     }
 
@@ -175,6 +234,40 @@ mod tests {
         assert!(execute(&c, "quit").quit);
         assert_eq!(execute(&c, "locks").reply, "ok count=0");
         assert_eq!(execute(&c, "pos x").reply, "ok 0000000000000000/0000000000000000");
+    }
+
+    #[test]
+    fn hold_and_release() {
+        let c = cluster();
+        assert_eq!(execute(&c, "hold n1").reply, "err n1 holds the lease");
+        assert_eq!(execute(&c, "hold n2").reply, "ok held=n2");
+        assert_eq!(execute(&c, "hold n2").reply, "err n2 is held already");
+        c.pos.bump("x");
+        assert_eq!(
+            execute(&c, "pos x n2").reply,
+            "ok 0000000000000000/0000000000000000"
+        );
+        assert!(execute(&c, "pos x n1").reply.starts_with("ok 0000000000000001/"));
+        assert!(execute(&c, "status").reply.contains(" held=n2 halts=0 "));
+        assert_eq!(execute(&c, "release n2").reply, "ok released=n2");
+        assert_eq!(execute(&c, "release n2").reply, "err n2 is not held");
+        assert!(execute(&c, "pos x n2").reply.starts_with("ok 0000000000000001/"));
+        // Moving the lease to a held node releases it first.
+        execute(&c, "hold n2");
+        assert_eq!(execute(&c, "lease n2").reply, "ok lease=n2");
+        assert!(!c.replication.is_held(1));
+        assert_eq!(execute(&c, "halts").reply, "ok count=0");
+        for bad in [
+            "hold",
+            "hold n9",
+            "release n9",
+            "pos x n9",
+            "pos x n1 n2",
+            "hold n1 n2",
+            "halts x",
+        ] {
+            assert!(execute(&c, bad).reply.starts_with("err "), "{bad}");
+        }
     }
 
     #[test]

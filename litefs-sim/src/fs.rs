@@ -13,7 +13,7 @@ use std::ffi::OsStr;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +24,7 @@ use fuser::{
 };
 
 use crate::cluster::Cluster;
+use crate::halt::HALT_BYTE;
 use crate::inodes;
 use crate::lease::Role;
 use crate::locks::{LockType, Owner, Request as LockRequest};
@@ -55,6 +56,9 @@ pub struct NodeFs {
     /// One passthrough backing id per inode, shared by its open handles
     /// (the kernel refuses a second id for an inode already open).
     backing_ids: Mutex<HashMap<u64, Weak<BackingId>>>,
+    /// `.primary` was found here once: like LiteFS's cached node, it then
+    /// still opens after the primary is lost (stat and read say ENOENT).
+    primary_seen: AtomicBool,
 }
 
 fn errno(e: io::Error) -> Errno {
@@ -141,6 +145,7 @@ impl NodeFs {
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             backing_ids: Mutex::new(HashMap::new()),
+            primary_seen: AtomicBool::new(false),
         }
     }
 
@@ -189,12 +194,9 @@ impl NodeFs {
                 Role::Replica { primary } => Ok(pos::primary_text(&primary)),
                 _ => Err(Errno::ENOENT),
             },
-            Kind::Lag => Ok(pos::lag_text(match self.role() {
-                Role::NoPrimary => None,
-                _ => Some(0),
-            })),
+            Kind::Lag => Ok(pos::lag_text(self.cluster.lag_ms(self.node))),
             Kind::Pos if self.db_exists(db) => {
-                let (txid, chk) = self.cluster.pos.get(db);
+                let (txid, chk) = self.cluster.pos_of(self.node, db);
                 Ok(pos::pos_text(txid, chk))
             }
             Kind::Lock if self.db_exists(db) => Ok(String::new()),
@@ -202,10 +204,11 @@ impl NodeFs {
         }
     }
 
-    /// Mode bits as LiteFS reports them: only the database follows the role.
-    fn perm(&self, kind: Kind) -> u16 {
+    /// Mode bits as LiteFS reports them: only the database follows the role
+    /// (writable on the primary and on a node holding its halt lock).
+    fn perm(&self, kind: Kind, db: &str) -> u16 {
         match kind {
-            Kind::Db if !self.cluster.lease.is_holder(self.node) => 0o444,
+            Kind::Db if !self.cluster.writable(self.node, db) => 0o444,
             Kind::Primary | Kind::Lag | Kind::Lock => 0o444,
             _ => 0o666,
         }
@@ -233,13 +236,18 @@ impl NodeFs {
             } else {
                 content.len() as u64
             };
-            return Ok(virtual_attr(number(), size, self.perm(kind)));
+            return Ok(virtual_attr(number(), size, self.perm(kind, db)));
         }
         let meta = std::fs::symlink_metadata(self.cluster.path(name)).map_err(errno)?;
         if !meta.is_file() {
             return Err(Errno::ENOENT);
         }
-        Ok(file_attr(number(), &meta, self.perm(kind)))
+        Ok(file_attr(number(), &meta, self.perm(kind, db)))
+    }
+
+    /// `.primary` on a replica that lost its primary after having shown it.
+    fn lost_primary_cached(&self, name: &str) -> bool {
+        name == names::PRIMARY && self.role() == Role::NoPrimary && self.primary_seen.load(Ordering::Relaxed)
     }
 
     fn name_of(&self, ino: INodeNo) -> Result<String, Errno> {
@@ -314,6 +322,68 @@ impl NodeFs {
     }
 }
 
+/// The halt lock through `NAME-lock`, with LiteFS's answers
+/// (`fuse/lock_node.go`). FUSE passes F_SETLK(W) and F_OFD_SETLK(W) alike
+/// (only "wait or not" reaches us), so both kinds behave the same here, as
+/// they do on LiteFS. A write lock on a read-only descriptor never reaches
+/// us: the kernel answers EBADF.
+impl NodeFs {
+    #[allow(clippy::too_many_arguments)]
+    fn halt_setlk(
+        &self,
+        db: &str,
+        fh: FileHandle,
+        start: u64,
+        end: u64,
+        typ: i32,
+        sleep: bool,
+        tid: u32,
+        reply: ReplyEmpty,
+    ) {
+        let one_byte_72 = start == end && start == HALT_BYTE;
+        if typ == libc::F_UNLCK {
+            if !one_byte_72 {
+                return reply.error(Errno::EINVAL);
+            }
+            self.cluster.halt_release_handle(self.node, fh.0, "unlock");
+            return reply.ok();
+        }
+        // Only the blocking form exists (LiteFS's Lock is ENOSYS), whatever the range.
+        if !sleep {
+            return reply.error(Errno::ENOSYS);
+        }
+        if !one_byte_72 {
+            return reply.error(Errno::EINVAL);
+        }
+        if typ != libc::F_WRLCK {
+            return reply.error(Errno::ENOSYS);
+        }
+        self.cluster.halt_acquire(
+            self.node,
+            fh.0,
+            db,
+            tid,
+            Box::new(move |res| match res {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(Errno::from_i32(e)),
+            }),
+        );
+    }
+
+    /// Shows the halt lock to every process of the node that holds it
+    /// (the prober included), as LiteFS's QueryLock does.
+    fn halt_getlk(&self, db: &str, start: u64, end: u64, reply: ReplyLock) {
+        if start != end || start != HALT_BYTE {
+            return reply.error(Errno::EINVAL);
+        }
+        if self.cluster.halts.node_holds(self.node, db) {
+            reply.locked(start, end, libc::F_WRLCK, 0)
+        } else {
+            reply.locked(start, end, libc::F_UNLCK, 0)
+        }
+    }
+}
+
 impl Filesystem for NodeFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
         // Without these two the sim cannot be coherent across mounts: refuse to run.
@@ -338,7 +408,18 @@ impl Filesystem for NodeFs {
             return reply.error(Errno::ENOENT);
         }
         match self.attr_for_name(name, None) {
-            Ok(attr) => reply.entry(&TTL, &attr, Generation(0)),
+            Ok(attr) => {
+                if name == names::PRIMARY {
+                    self.primary_seen.store(true, Ordering::Relaxed);
+                }
+                reply.entry(&TTL, &attr, Generation(0))
+            }
+            Err(_) if self.lost_primary_cached(name) => {
+                // The name resolves (LiteFS's node is cached); getattr, open's
+                // fstat and read still answer ENOENT.
+                let attr = virtual_attr(inodes::PRIMARY, 0, 0o444);
+                reply.entry(&TTL, &attr, Generation(0))
+            }
             Err(e) => reply.error(e),
         }
     }
@@ -350,7 +431,7 @@ impl Filesystem for NodeFs {
         if let Some(h) = fh.and_then(|fh| self.handle(fh).ok()) {
             if let Some(f) = &h.file {
                 return match f.metadata() {
-                    Ok(m) => reply.attr(&TTL, &file_attr(ino.0, &m, self.perm(h.kind))),
+                    Ok(m) => reply.attr(&TTL, &file_attr(ino.0, &m, self.perm(h.kind, &h.db))),
                     Err(e) => reply.error(errno(e)),
                 };
             }
@@ -414,7 +495,9 @@ impl Filesystem for NodeFs {
                 return reply.error(Errno::EACCES);
             }
             if let Err(e) = self.virtual_content(kind, db) {
-                return reply.error(e);
+                if !self.lost_primary_cached(&name) {
+                    return reply.error(e);
+                }
             }
             let fh = self.add_handle(Handle {
                 name: name.clone(),
@@ -487,7 +570,7 @@ impl Filesystem for NodeFs {
         let excl = flags & libc::O_EXCL != 0;
         let perm = (mode & !umask) & 0o7777;
         // Try to create; fall back to opening what another node made meanwhile.
-        let writable = self.cluster.lease.is_holder(self.node);
+        let writable = self.cluster.writable(self.node, db);
         let created = if kind.guards_existence() && !writable {
             None
         } else {
@@ -530,7 +613,7 @@ impl Filesystem for NodeFs {
         }
         let ino = self.cluster.inodes.ino_for(name);
         let attr = match file.metadata() {
-            Ok(m) => file_attr(ino, &m, self.perm(kind)),
+            Ok(m) => file_attr(ino, &m, self.perm(kind, db)),
             Err(e) => return reply.error(errno(e)),
         };
         if kind == Kind::Shm {
@@ -636,6 +719,10 @@ impl Filesystem for NodeFs {
     }
 
     fn flush(&self, _req: &Request, ino: INodeNo, fh: FileHandle, lock_owner: LockOwner, reply: ReplyEmpty) {
+        // LiteFS: any flush of a NAME-lock handle releases its halt lock.
+        if self.handle(fh).is_ok_and(|h| h.kind == Kind::Lock) {
+            self.cluster.halt_release_handle(self.node, fh.0, "close");
+        }
         // close() of any descriptor drops the process's POSIX locks on the file.
         let name = self
             .handle(fh)
@@ -662,6 +749,10 @@ impl Filesystem for NodeFs {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&fh.0);
+        if h.as_ref().is_some_and(|h| h.kind == Kind::Lock) {
+            // Normally the flush before it released it already.
+            self.cluster.halt_release_handle(self.node, fh.0, "release");
+        }
         if let (Some(h), Some(owner)) = (h, lock_owner) {
             self.cluster.locks.release_owner(&h.name, self.owner(owner));
         }
@@ -799,6 +890,9 @@ impl Filesystem for NodeFs {
         let (Some(typ), Ok(name)) = (LockType::from_fcntl(typ), self.name_of(ino)) else {
             return reply.error(Errno::EINVAL);
         };
+        if let (Kind::Lock, db) = names::classify(&name) {
+            return self.halt_getlk(db, start, end, reply);
+        }
         let r = LockRequest {
             owner: self.owner(lock_owner),
             typ,
@@ -816,7 +910,7 @@ impl Filesystem for NodeFs {
         &self,
         req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         lock_owner: LockOwner,
         start: u64,
         end: u64,
@@ -829,6 +923,9 @@ impl Filesystem for NodeFs {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
+        if let (Kind::Lock, db) = names::classify(&name) {
+            return self.halt_setlk(db, fh, start, end, typ, sleep, req.pid(), reply);
+        }
         if start > end {
             return reply.error(Errno::EINVAL);
         }

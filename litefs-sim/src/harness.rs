@@ -36,6 +36,8 @@ pub struct SimOptions {
     pub bin: Option<PathBuf>,
     /// FUSE worker threads per mount.
     pub threads: usize,
+    /// `--halt-expiry-ms`; `None`: the sim's default (LiteFS's 30 s).
+    pub halt_expiry_ms: Option<u64>,
 }
 
 impl SimOptions {
@@ -45,6 +47,7 @@ impl SimOptions {
             lease: nodes.first().map(|s| s.to_string()),
             bin: None,
             threads: 8,
+            halt_expiry_ms: None,
         }
     }
 
@@ -60,6 +63,11 @@ impl SimOptions {
 
     pub fn threads(mut self, n: usize) -> SimOptions {
         self.threads = n;
+        self
+    }
+
+    pub fn halt_expiry_ms(mut self, ms: u64) -> SimOptions {
+        self.halt_expiry_ms = Some(ms);
         self
     }
 }
@@ -263,6 +271,9 @@ impl Sim {
             .arg("--lease")
             .arg(opts.lease.as_deref().unwrap_or("none"))
             .arg("--exit-on-stdin-eof");
+        if let Some(ms) = opts.halt_expiry_ms {
+            cmd.arg("--halt-expiry-ms").arg(ms.to_string());
+        }
         for (n, p) in &mounts {
             cmd.arg("--node").arg(format!("{n}={}", p.display()));
         }
@@ -395,6 +406,16 @@ impl Sim {
             Some("none") | None => None,
             Some(n) => Some(n.to_string()),
         })
+    }
+
+    /// Holds back `node`'s replication: its `NAME-pos` freezes, `.lag` grows.
+    pub fn hold(&self, node: &str) -> io::Result<()> {
+        self.command(&format!("hold {node}")).map(drop)
+    }
+
+    /// Lets a held node catch up.
+    pub fn release(&self, node: &str) -> io::Result<()> {
+        self.command(&format!("release {node}")).map(drop)
     }
 
     pub fn stats(&self) -> io::Result<SimStats> {

@@ -44,6 +44,10 @@ impl LockType {
     }
 }
 
+/// Owner node of the locks the halt lock puts in front of the primary's
+/// writers (see [`LockTable::block_node`]); no real node has this index.
+pub const HALT_NODE: usize = usize::MAX;
+
 /// A held lock on the inclusive byte range `start..=end`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Held {
@@ -52,6 +56,8 @@ pub struct Held {
     pub start: u64,
     pub end: u64,
     pub pid: u32,
+    /// `Some(n)`: conflicts only with owners on node `n` (a halt blocker).
+    pub only: Option<usize>,
 }
 
 /// The parameters of one lock request.
@@ -96,6 +102,7 @@ fn overlaps(a: (u64, u64), b: (u64, u64)) -> bool {
 fn conflicts<'a>(locks: &'a [Held], r: &'a Request) -> impl Iterator<Item = &'a Held> + 'a {
     locks.iter().filter(move |l| {
         l.owner != r.owner
+            && l.only.is_none_or(|n| n == r.owner.node)
             && overlaps((l.start, l.end), (r.start, r.end))
             && (l.typ == LockType::Write || r.typ == LockType::Write)
     })
@@ -129,6 +136,7 @@ fn apply(locks: &mut Vec<Held>, r: &Request) {
         start: r.start,
         end: r.end,
         pid: r.pid,
+        only: None,
     };
     // After remove_range only neighbours touching the range can merge.
     locks.retain(|l| {
@@ -265,6 +273,39 @@ impl LockTable {
         inner.wake(file, &mut granted);
         drop(inner);
         finish(granted, Ok(()));
+    }
+
+    /// Puts a write lock on `start..=end` of `file` that only owners on
+    /// `node` conflict with, whatever is held there already (the primary's
+    /// transaction in flight finishes; its next one waits). Owned by
+    /// `(HALT_NODE, tag)`; [`LockTable::unblock`] removes it.
+    pub fn block_node(&self, file: &str, node: usize, tag: u64, start: u64, end: u64) {
+        let owner = Owner {
+            node: HALT_NODE,
+            id: tag,
+        };
+        let mut inner = self.lock();
+        let locks = inner.files.entry(file.to_string()).or_default();
+        remove_range(locks, owner, start, end);
+        locks.push(Held {
+            owner,
+            typ: LockType::Write,
+            start,
+            end,
+            pid: 0,
+            only: Some(node),
+        });
+    }
+
+    /// Removes what [`LockTable::block_node`] put on `file` under `tag`.
+    pub fn unblock(&self, file: &str, tag: u64) {
+        self.release_owner(
+            file,
+            Owner {
+                node: HALT_NODE,
+                id: tag,
+            },
+        );
     }
 
     /// Close of any descriptor of `file` by `owner` drops all its locks (POSIX).
@@ -405,5 +446,31 @@ mod tests {
         assert_eq!(t.cancel_interrupted(|tid| tid == 7), 0);
         assert_eq!(t.cancel_interrupted(|tid| tid == 42), 1);
         assert_eq!(rx.recv().unwrap(), Err(libc::EINTR));
+    }
+
+    #[test]
+    fn node_blockers_stop_only_their_node() {
+        let t = LockTable::new();
+        t.block_node("f", 0, 9, 120, 120);
+        assert_eq!(
+            t.try_set("f", &req(A, LockType::Write, 120, 120)),
+            Err(libc::EAGAIN)
+        );
+        assert_eq!(
+            t.try_set("f", &req(C, LockType::Read, 120, 120)),
+            Err(libc::EAGAIN)
+        );
+        assert_eq!(t.try_set("f", &req(B, LockType::Write, 120, 120)), Ok(()));
+        t.release_owner("f", B);
+        let (tx, rx) = mpsc::channel();
+        t.set_wait(
+            "f",
+            &req(A, LockType::Write, 120, 120),
+            1,
+            Box::new(move |r| tx.send(r).unwrap()),
+        );
+        assert!(rx.try_recv().is_err());
+        t.unblock("f", 9);
+        assert_eq!(rx.recv().unwrap(), Ok(()));
     }
 }

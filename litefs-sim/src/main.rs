@@ -49,7 +49,13 @@ fn run() -> Result<i32, String> {
         InitialLease::Nobody => None,
         InitialLease::Node(n) => names.iter().position(|x| x == n),
     };
-    let cluster = Arc::new(Cluster::new(&args.backing, names.clone(), holder, log));
+    let cluster = Arc::new(Cluster::new(
+        &args.backing,
+        names.clone(),
+        holder,
+        log,
+        Duration::from_millis(args.halt_expiry_ms),
+    ));
     let lease_name = cluster.lease.holder_name().unwrap_or("none").to_string();
     cluster.log.event(&[
         ("op", &"start"),
@@ -87,7 +93,8 @@ fn run() -> Result<i32, String> {
             .map_err(|e| e.to_string())?;
     }
     {
-        // Emulates FUSE_INTERRUPT for blocked F_SETLKW callers (fuser drops it).
+        // Emulates FUSE_INTERRUPT for blocked F_SETLKW callers (fuser drops
+        // it), and ends halt locks past their TTL.
         let cluster = cluster.clone();
         thread::Builder::new()
             .name("lock-interrupts".into())
@@ -96,6 +103,7 @@ fn run() -> Result<i32, String> {
                 if cluster.locks.waiting() > 0 {
                     cluster.locks.cancel_interrupted(signals::thread_interrupted);
                 }
+                cluster.halt_tick(signals::thread_interrupted);
             })
             .map_err(|e| e.to_string())?;
     }

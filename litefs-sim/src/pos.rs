@@ -47,6 +47,11 @@ impl Positions {
         inner.get(db).copied().unwrap_or((0, 0))
     }
 
+    /// Every database's position now (what a held node keeps showing).
+    pub fn snapshot(&self) -> HashMap<String, (u64, u64)> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// One more committed transaction on `db`.
     pub fn bump(&self, db: &str) -> (u64, u64) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -72,11 +72,10 @@ fn lag_and_pos_formats() {
         fs::read_to_string(sim.path("n2", ".lag")).unwrap(),
         "+000000000\n"
     );
+    // Without a primary the lag grows from the last sync (see consistency.rs).
     sim.set_lease(None).unwrap();
-    assert_eq!(
-        fs::read_to_string(sim.path("n2", ".lag")).unwrap(),
-        "+2147483647\n"
-    );
+    let lag = fs::read_to_string(sim.path("n2", ".lag")).unwrap();
+    assert!(lag.starts_with('+') && lag.len() == 11, "{lag:?}");
     sim.set_lease(Some("n1")).unwrap();
 
     assert!(

@@ -19,6 +19,15 @@ macro_rules! require_fuse {
     };
 }
 
+/// Runs the tests that take it one at a time within this test binary. Halt
+/// lock tests need it: any fork or spawn in the process (starting another
+/// sim is one) closes inherited copies of the lock descriptor in the child,
+/// which releases the halt lock, as on LiteFS.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn opts(nodes: &[&str]) -> SimOptions {
     SimOptions::new(nodes).bin(env!("CARGO_BIN_EXE_litefs-sim"))
 }
@@ -75,6 +84,11 @@ pub struct LockHolder {
 /// with F_SETLK, reports, and holds it until the `LockHolder` is dropped.
 /// The child only makes raw syscalls (safe after fork in a threaded process).
 pub fn fork_lock_holder(path: &Path, typ: i32, start: i64, len: i64) -> LockHolder {
+    fork_lock_holder_cmd(path, libc::F_SETLK, typ, start, len)
+}
+
+/// [`fork_lock_holder`] with any fcntl lock command (e.g. F_OFD_SETLKW).
+pub fn fork_lock_holder_cmd(path: &Path, cmd: i32, typ: i32, start: i64, len: i64) -> LockHolder {
     let c = cpath(path);
     let mut report = [0i32; 2];
     let mut release = [0i32; 2];
@@ -95,7 +109,7 @@ pub fn fork_lock_holder(path: &Path, typ: i32, start: i64, len: i64) -> LockHold
                 fl.l_whence = libc::SEEK_SET as i16;
                 fl.l_start = start;
                 fl.l_len = len;
-                if libc::fcntl(fd, libc::F_SETLK, &mut fl) != 0 {
+                if libc::fcntl(fd, cmd, &mut fl) != 0 {
                     res = *libc::__errno_location();
                 }
             }
@@ -115,6 +129,14 @@ pub fn fork_lock_holder(path: &Path, typ: i32, start: i64, len: i64) -> LockHold
             release_w: release[1],
             result: res,
         }
+    }
+}
+
+impl LockHolder {
+    /// SIGKILLs the child (the kernel then closes its descriptors) and reaps it.
+    pub fn kill(self) {
+        // SAFETY: our own child; Drop reaps it after the kill.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
     }
 }
 
