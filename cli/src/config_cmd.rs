@@ -2,9 +2,9 @@
 
 use crate::{exit, locate, usage, InitArgs, InputArgs, Lease};
 use litefs_config::{
-    discover, load_file, parse_document, parse_document_bytes, ConfigError, ConsulConfig, DataConfig, Document,
-    Exec, ExecCommand, FuseConfig, LeaseConfig, LeaseType, LiteFsConfig, Problem, ProxyConfig, Search,
-    MAX_CONFIG_BYTES,
+    discover, load_file, parse_document, parse_document_bytes, ConfigError, ConsulConfig, DataConfig,
+    Document, Exec, ExecCommand, FuseConfig, LeaseConfig, LeaseType, LiteFsConfig, Problem, ProxyConfig,
+    Search, MAX_CONFIG_BYTES,
 };
 use litefs_guard::status::ConfigSource;
 use std::io::Read;
@@ -33,7 +33,10 @@ fn read_bytes(file: &str) -> Result<Vec<u8>, String> {
     };
     r.map_err(|e| format!("{}: {e}", shown_name(file)))?;
     if buf.len() as u64 > MAX_CONFIG_BYTES as u64 {
-        return Err(format!("{}: larger than {MAX_CONFIG_BYTES} bytes", shown_name(file)));
+        return Err(format!(
+            "{}: larger than {MAX_CONFIG_BYTES} bytes",
+            shown_name(file)
+        ));
     }
     Ok(buf)
 }
@@ -51,7 +54,9 @@ fn shown_name(file: &str) -> String {
 fn json_to_yaml(bytes: &[u8], name: &str) -> Result<String, String> {
     let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("{name}: not JSON: {e}"))?;
     if !v.is_object() {
-        return Err(format!("{name}: the JSON must be an object, like {{\"fuse\": {{\"dir\": \"/litefs\"}}}}"));
+        return Err(format!(
+            "{name}: the JSON must be an object, like {{\"fuse\": {{\"dir\": \"/litefs\"}}}}"
+        ));
     }
     serde_norway::to_string(&v).map_err(|e| format!("{name}: {e}"))
 }
@@ -71,7 +76,9 @@ fn input(file: Option<&str>, from_json: bool) -> Result<Input, u8> {
         (None, true) => Err(usage("--from-json needs FILE (`-` for standard input)")),
         (Some(f), true) => {
             let name = shown_name(f);
-            let yaml = read_bytes(f).and_then(|b| json_to_yaml(&b, &name)).map_err(fail)?;
+            let yaml = read_bytes(f)
+                .and_then(|b| json_to_yaml(&b, &name))
+                .map_err(fail)?;
             let document = parse_document(&yaml, &name, None);
             Ok(Input {
                 name,
@@ -110,7 +117,11 @@ fn input(file: Option<&str>, from_json: bool) -> Result<Input, u8> {
                     document: Ok(d.document),
                 }),
                 Ok(None) => {
-                    let searched: Vec<String> = source.candidates.iter().map(|p| p.display().to_string()).collect();
+                    let searched: Vec<String> = source
+                        .candidates
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect();
                     Err(fail(format!(
                         "no litefs.yml found (searched {}); name one, or set LITEFS_GUARD_CONFIG",
                         searched.join(", ")
@@ -146,7 +157,11 @@ fn shown(p: &Problem, text: Option<&str>) -> (String, Option<(usize, usize)>) {
     if let (Some(l), Some(c)) = (p.line, p.column) {
         return (p.report.clone(), Some((l, c)));
     }
-    let pos = p.key.as_deref().zip(text).and_then(|(k, t)| locate::position(t, k));
+    let pos = p
+        .key
+        .as_deref()
+        .zip(text)
+        .and_then(|(k, t)| locate::position(t, k));
     let prefix = format!("{}: ", p.file);
     match (pos, p.report.strip_prefix(&prefix)) {
         (Some((l, c)), Some(rest)) => (format!("{}:{l}:{c}: {rest}", p.file), Some((l, c))),
@@ -211,11 +226,19 @@ pub fn render(a: &InputArgs) -> u8 {
                 "problems": problems_json(&problems, text),
             })
         );
-        return if config.is_some() { exit::OK } else { exit::PROBLEMS };
+        return if config.is_some() {
+            exit::OK
+        } else {
+            exit::PROBLEMS
+        };
     }
     // What LiteFS would refuse is shown, but does not stop the rendering.
     for p in &problems {
-        eprintln!("{}{}", if config.is_some() { "warning: " } else { "" }, shown(p, text).0);
+        eprintln!(
+            "{}{}",
+            if config.is_some() { "warning: " } else { "" },
+            shown(p, text).0
+        );
     }
     match config {
         Some(c) => {
@@ -356,7 +379,14 @@ mod tests {
     fn init_round_trips_and_passes_check() {
         for args in [
             &[][..],
-            &["--candidate", "false", "--hostname", "node-b", "--advertise-url", "http://node-b:20202"][..],
+            &[
+                "--candidate",
+                "false",
+                "--hostname",
+                "node-b",
+                "--advertise-url",
+                "http://node-b:20202",
+            ][..],
             &[
                 "--lease",
                 "consul",
@@ -365,7 +395,7 @@ mod tests {
                 "--consul-key",
                 "litefs/app",
                 "--advertise-url",
-                "http://${HOSTNAME}:20202",
+                "http://node-a:20202",
                 "--proxy-addr",
                 ":8080",
                 "--proxy-target",
@@ -380,7 +410,11 @@ mod tests {
         ] {
             let c = from_flags(&init_args(args)).unwrap();
             let yaml = c.to_yaml();
-            assert_eq!(litefs_config::check_str(&yaml, "t.yml", None), [], "{args:?}\n{yaml}");
+            assert_eq!(
+                litefs_config::check_str(&yaml, "t.yml", None),
+                [],
+                "{args:?}\n{yaml}"
+            );
             let env = |_: &str| Some("EXPANDED".to_owned());
             for env in [None, Some(&env as &dyn Fn(&str) -> Option<String>)] {
                 let back = litefs_config::parse_str(&yaml, "t.yml", env).unwrap();

@@ -126,11 +126,17 @@ pub fn node_status(db: Option<&Path>) -> Result<NodeStatus, StatusError> {
             }
         },
     };
+    // A database that does not exist yet is asked about through its mount
+    // (on the primary, writing would create it). The extension only ever
+    // asks about open databases, whose file a missing one means LiteFS went away.
+    let probe_db = located_db
+        .as_deref()
+        .filter(|d| std::fs::symlink_metadata(d).is_ok());
     let r = role::detect(role::Probe {
         mount: &mount,
         marker: s.marker,
         require_fuse: s.require_fuse,
-        db: located_db.as_deref(),
+        db: probe_db,
     });
     st.role = match r {
         Role::Primary => NodeRole::Primary,
