@@ -10,6 +10,8 @@ LIBDIR    ?= $(PREFIX)/lib
 LOADER_DIR ?= $(firstword $(wildcard /usr/lib/$(shell uname -m)-linux-gnu) /usr/lib)
 CARGO     ?= cargo
 SO        := target/release/liblitefs_guard.so
+BINDIR    ?= $(PREFIX)/bin
+GUARD_CLI := target/release/litefs-guard
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: all build install uninstall demo test deps lint test-unit test-rust test-cli \
@@ -26,9 +28,12 @@ install: build
 	@if [ -z "$(DESTDIR)" ] && [ -n "$(LOADER_DIR)" ] && [ "$(LIBDIR)" != "$(LOADER_DIR)" ]; then \
 	  ln -sf $(LIBDIR)/litefs_guard.so $(LOADER_DIR)/litefs_guard.so && \
 	  echo "linked $(LOADER_DIR)/litefs_guard.so -> $(LIBDIR)/litefs_guard.so"; fi
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(GUARD_CLI) $(DESTDIR)$(BINDIR)/litefs-guard
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/litefs_guard.so
+	rm -f $(DESTDIR)$(BINDIR)/litefs-guard
 	@if [ -z "$(DESTDIR)" ] && [ -L $(LOADER_DIR)/litefs_guard.so ]; then rm -f $(LOADER_DIR)/litefs_guard.so; fi
 
 demo: build
@@ -63,8 +68,9 @@ valgrind: build
 # Fragments: clients (Python, Django, Node), litefs.yml fuzzing, the FUSE
 # stand-in and failover scenarios, benchmarks.
 include mk/clients.mk mk/config.mk mk/sim.mk mk/bench.mk mk/versions.mk mk/adversarial.mk mk/differential.mk
+include mk/cli.mk
 
-test: deps build lint test-unit test-rust test-cli test-install valgrind \
+test: deps build lint test-unit test-rust test-cli test-guard-cli test-install valgrind \
       test-python test-django test-node versions-build test-adversarial test-differential sim-lint sim-test
 	@echo "make test: all suites passed"
 

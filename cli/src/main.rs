@@ -64,8 +64,11 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct StatusArgs {
-    /// The database to ask about (its mount and its halt lock count); without
-    /// it, the configured mount (LITEFS_GUARD_DIR or litefs.yml's fuse.dir).
+    /// The database to ask about (its mount, its mode and its halt lock
+    /// count); without it, the configured mount (LITEFS_GUARD_DIR or
+    /// litefs.yml's fuse.dir). Name it when you can: a replica that has lost
+    /// its primary has no `.primary`, and only the database's read-only
+    /// mode tells it from the primary.
     #[arg(long, value_name = "PATH")]
     db: Option<PathBuf>,
     /// Print one JSON object instead of text.
