@@ -25,14 +25,14 @@ fn env_var(name: &str) -> Option<String> {
 /// Standard input or a file, at most MAX_CONFIG_BYTES.
 fn read_bytes(file: &str) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
-    let cap = MAX_CONFIG_BYTES as u64 + 1;
+    let cap = MAX_CONFIG_BYTES + 1;
     let r = if file == "-" {
         std::io::stdin().lock().take(cap).read_to_end(&mut buf)
     } else {
         std::fs::File::open(file).and_then(|f| f.take(cap).read_to_end(&mut buf))
     };
     r.map_err(|e| format!("{}: {e}", shown_name(file)))?;
-    if buf.len() as u64 > MAX_CONFIG_BYTES as u64 {
+    if buf.len() as u64 > MAX_CONFIG_BYTES {
         return Err(format!(
             "{}: larger than {MAX_CONFIG_BYTES} bytes",
             shown_name(file)
@@ -370,7 +370,7 @@ mod tests {
         let mut argv = vec!["litefs-guard", "config", "init"];
         argv.extend_from_slice(args);
         match crate::Cli::try_parse_from(argv).unwrap().command {
-            crate::Command::Config(crate::ConfigCommand::Init(a)) => a,
+            crate::Command::Config(crate::ConfigCommand::Init(a)) => *a,
             other => panic!("{other:?}"),
         }
     }

@@ -56,7 +56,7 @@ enum Command {
     /// This node's role, the primary and the mount, as the guard sees them
     /// (same LITEFS_GUARD_* variables and litefs.yml discovery as the extension).
     #[command(after_help = EXIT_CODES)]
-    Status(StatusArgs),
+    Status(Box<StatusArgs>),
     /// Check, render or generate litefs.yml.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -91,7 +91,7 @@ enum ConfigCommand {
     /// Generate a litefs.yml from flags (or from a JSON object with
     /// --from-json), checked before it is printed to stdout.
     #[command(after_help = EXIT_CODES)]
-    Init(InitArgs),
+    Init(Box<InitArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -27,9 +27,15 @@ fn sim_bin() -> PathBuf {
 }
 
 fn status(mount: &Path, db: Option<&Path>) -> Output {
-    let home = tempfile::Builder::new().prefix("litefs-guard-cli-sim-").tempdir().unwrap();
+    let home = tempfile::Builder::new()
+        .prefix("litefs-guard-cli-sim-")
+        .tempdir()
+        .unwrap();
     let mut c = Command::new(BIN);
-    c.arg("status").arg("--json").current_dir(home.path()).env("HOME", home.path());
+    c.arg("status")
+        .arg("--json")
+        .current_dir(home.path())
+        .env("HOME", home.path());
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("LITEFS_GUARD_") {
             c.env_remove(k);
@@ -44,8 +50,13 @@ fn status(mount: &Path, db: Option<&Path>) -> Output {
 }
 
 fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    })
 }
 
 #[test]
@@ -71,7 +82,10 @@ fn status_on_the_sims_primary_and_replica() {
     sim.command("lease n2").unwrap();
     assert_eq!(status(&m2, Some(&m2.join("app.db"))).status.code(), Some(0));
     let o = status(&m1, Some(&m1.join("app.db")));
-    assert_eq!((o.status.code(), json(&o)["primary"].clone()), (Some(1), "n2".into()));
+    assert_eq!(
+        (o.status.code(), json(&o)["primary"].clone()),
+        (Some(1), "n2".into())
+    );
 
     // No primary at all: still a replica (exit 1), primary unknown. Only
     // the database's mode (0444) tells: `.primary` is gone, as in LiteFS.

@@ -176,7 +176,7 @@ pub struct ConfigSource {
 impl ConfigSource {
     /// The guard's own: from the process environment and working directory.
     pub fn from_env() -> Result<ConfigSource, StatusError> {
-        settings::with_process_sources(|src| settings::config_places(src))
+        settings::with_process_sources(settings::config_places)
             .map(|p| ConfigSource {
                 explicit: p.explicit,
                 candidates: p.candidates,
