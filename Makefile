@@ -11,6 +11,7 @@ BINDIR    ?= $(PREFIX)/bin
 LOADER_DIR ?= $(firstword $(wildcard /usr/lib/$(shell uname -m)-linux-gnu) /usr/lib)
 CARGO     ?= cargo
 SO        := target/release/liblitefs_guard.so
+GUARD_CLI := target/release/litefs-guard
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: all build install install-system uninstall demo test deps lint test-unit test-rust test-cli \
@@ -28,6 +29,7 @@ build:
 # `make uninstall` reads.
 INSTALL_FILES  =
 INSTALL_FILES += 0755 $(SO) $(LIBDIR)/litefs_guard.so
+INSTALL_FILES += 0755 $(GUARD_CLI) $(BINDIR)/litefs-guard
 INSTALL_MANIFEST = $(PREFIX)/share/litefs_guard/installed-files
 INSTALL_ENV = DESTDIR="$(DESTDIR)" MANIFEST="$(INSTALL_MANIFEST)"
 
@@ -77,8 +79,9 @@ valgrind: build
 # Fragments: clients (Python, Django, Node), release packages (wheel, npm), litefs.yml fuzzing, the FUSE
 # stand-in and failover scenarios, benchmarks.
 include mk/clients.mk mk/packaging.mk mk/config.mk mk/sim.mk mk/bench.mk mk/versions.mk mk/adversarial.mk mk/differential.mk
+include mk/cli.mk
 
-test: deps build lint test-unit test-rust test-cli test-install valgrind \
+test: deps build lint test-unit test-rust test-cli test-guard-cli test-install valgrind \
       test-python test-django test-node test-wheel test-npm versions-build test-adversarial test-differential sim-lint sim-test
 	@echo "make test: all suites passed"
 

@@ -289,8 +289,11 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
         }
         Err(_) => (None, None, None),
     };
+    // Whether the main database is inside a guarded mount (null: no file).
+    let guarded = state.schema_path(c"main").map(|p| state.mount_for(&p).is_some());
     let j = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "guarded": guarded,
         // Paths need not be UTF-8; JSON text must be.
         "mount_dir": mount.as_deref().map(lossy),
         "mount_source": s.mount_source.as_str(),

@@ -10,7 +10,9 @@
 //! - [`position`] / [`litefs_files`]: LiteFS's `NAME-pos` and `.lag`, parsed and read;
 //! - [`setup`]: sets up each connection; [`connection`]: what the guard
 //!   knows about one; [`entry`]: the entry point; [`error`]: the one error type;
-//! - [`sqlite_api`]: the loading SQLite's API table (no SQLite is linked in).
+//! - [`sqlite_api`]: the loading SQLite's API table (no SQLite is linked in);
+//! - [`status`]: the one public Rust API, this node's status for the
+//!   `litefs-guard` command line tool (settings, location and role, no SQLite).
 
 mod sqlite_api;
 
@@ -27,6 +29,7 @@ mod position;
 mod role;
 mod settings;
 mod setup;
+pub mod status;
 mod vfs;
 mod wal_rule;
 

@@ -76,13 +76,7 @@ pub fn global() -> Result<&'static Settings, Error> {
     if let Some(s) = SETTINGS.get() {
         return Ok(s);
     }
-    let cwd = std::env::current_dir().ok();
-    let kernel_hostname = || std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
-    let s = from_sources(&Sources {
-        var: &|name| with_hostname(name, std::env::var_os(name), &kernel_hostname),
-        cwd: cwd.as_deref(),
-        etc: Path::new(config::ETC_DIR),
-    })?;
+    let s = with_process_sources(from_sources)?;
     Ok(SETTINGS.get_or_init(|| s))
 }
 
@@ -113,6 +107,69 @@ pub struct Sources<'a> {
     pub cwd: Option<&'a Path>,
     /// Searched last for litefs.yml: `/etc` in production.
     pub etc: &'a Path,
+}
+
+/// Where litefs.yml is looked for, and whether it is expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigPlaces {
+    /// LITEFS_GUARD_CONFIG: when set, the only file read.
+    pub explicit: Option<PathBuf>,
+    /// LiteFS's search: `./`, `$HOME`, `/etc`.
+    pub candidates: Vec<PathBuf>,
+    /// LITEFS_GUARD_CONFIG_EXPAND_ENV (on unless `0`).
+    pub expand: bool,
+}
+
+/// The litefs.yml part of the settings, alone: the `litefs-guard` tool
+/// checks and renders the file the guard would read, even when the rest of
+/// the settings would stop the extension from loading.
+pub fn config_places(src: &Sources<'_>) -> Result<ConfigPlaces, Error> {
+    let (explicit, candidates, expand) = places(src);
+    Ok(ConfigPlaces {
+        explicit,
+        candidates,
+        expand: expand?,
+    })
+}
+
+/// Where litefs.yml is looked for, and the expansion switch — which may be
+/// unusable without that mattering (see `from_sources`).
+fn places(src: &Sources<'_>) -> (Option<PathBuf>, Vec<PathBuf>, Result<bool, Error>) {
+    let raw = |k: &str| (src.var)(k).filter(|v| !v.is_empty());
+    let explicit = raw(CONFIG_VAR).map(PathBuf::from);
+    let home = raw("HOME").map(PathBuf::from);
+    let candidates = config::search_paths(src.cwd, home.as_deref(), src.etc);
+    // `0` reads the file verbatim, like `litefs mount -no-expand-env`.
+    let expand = raw(EXPAND_VAR)
+        .map(|v| {
+            v.into_string().map_err(|v| Error::Invalid {
+                var: EXPAND_VAR,
+                value: v.to_string_lossy().into_owned(),
+                reason: "the value is not UTF-8".into(),
+            })
+        })
+        .transpose()
+        .and_then(|value| {
+            parse_bool_as(
+                EXPAND_VAR,
+                value,
+                true,
+                "use 1 (expand ${VAR} references, the default) or 0 (read the file verbatim)",
+            )
+        });
+    (explicit, candidates, expand)
+}
+
+/// Runs `f` with the process's own sources (environment, working
+/// directory, `/etc`), as [`global`] reads them.
+pub fn with_process_sources<R>(f: impl FnOnce(&Sources<'_>) -> R) -> R {
+    let cwd = std::env::current_dir().ok();
+    let kernel_hostname = || std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
+    f(&Sources {
+        var: &|name| with_hostname(name, std::env::var_os(name), &kernel_hostname),
+        cwd: cwd.as_deref(),
+        etc: Path::new(config::ETC_DIR),
+    })
 }
 
 /// Builds and validates settings from `src`.
@@ -149,16 +206,7 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, Error> {
         Some(d) => Some(validate_dir("LITEFS_GUARD_DIR", &d)?),
         None => None,
     };
-    let explicit = raw(CONFIG_VAR).map(PathBuf::from);
-    let home = raw("HOME").map(PathBuf::from);
-    let candidates = config::search_paths(src.cwd, home.as_deref(), src.etc);
-    // `0` reads the file verbatim, like `litefs mount -no-expand-env`.
-    let expand = parse_bool_as(
-        EXPAND_VAR,
-        var(EXPAND_VAR)?,
-        true,
-        "use 1 (expand ${VAR} references, the default) or 0 (read the file verbatim)",
-    );
+    let (explicit, candidates, expand) = places(src);
     // litefs.yml's own `${VAR}` expansion works on text.
     let text_env = |k: &str| (src.var)(k).map(|v| v.to_string_lossy().into_owned());
     // LITEFS_GUARD_DIR names the mount, so the guard does not need a

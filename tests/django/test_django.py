@@ -27,7 +27,8 @@ def snapshot():
 
 
 def test_backend_is_guarded():
-    assert connection.vendor == "sqlite" and connection.display_name == "SQLite (litefs_guard)"
+    # Named exactly as Django's own SQLite backend (test_litefs_cli.py compares the two).
+    assert connection.vendor == "sqlite" and connection.display_name == "SQLite"
     with connection.cursor() as c:
         cfg = json.loads(c.execute("SELECT litefs_config()").fetchone()[0])
         assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

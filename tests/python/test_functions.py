@@ -10,7 +10,7 @@ import pytest
 from conftest import VERSION, clean_env, run_json, run_python
 
 CONFIG_KEYS = {
-    "version", "mount_dir", "mount_source", "database", "marker", "config_file", "config_error",
+    "version", "mount_dir", "mount_source", "database", "guarded", "marker", "config_file", "config_error",
     "config_problems", "role",
     "is_primary", "may_write", "primary", "halt_lock", "reason", "vfs", "immediate",
     "keep_wal", "require_fuse", "litefs",
@@ -34,6 +34,7 @@ def test_values_on_primary(node):
     assert cfg["role"] == "primary" and cfg["is_primary"] is True and cfg["may_write"] is True
     assert cfg["primary"] is None and cfg["reason"] is None and cfg["halt_lock"] is False
     assert cfg["mount_dir"] == str(node.mount) and cfg["database"] == str(node.db)
+    assert cfg["guarded"] is True
     assert cfg["mount_source"] == "database directory" and cfg["marker"] == "replica"
     assert cfg["config_file"] is None and cfg["litefs"] is None and cfg["config_problems"] == []
     assert cfg["vfs"] is True and cfg["immediate"] is True and cfg["keep_wal"] is True
@@ -212,6 +213,31 @@ def test_require_fuse_default_with_litefs_yml(tmp_path):
 
 
 CONFIGS = Path(__file__).parents[1] / "configs"
+def test_guarded_says_whether_the_database_is_inside_the_mount(tmp_path):
+    """Outside every mount the role is the mount's, and writes pass through
+    unguarded: `guarded` is what tells (litefs_status exits 3 on it)."""
+    mount = tmp_path / "litefs"
+    mount.mkdir()
+    for db in (mount / "app.db", tmp_path / "out.db"):
+        c = sqlite3.connect(db)
+        c.execute("CREATE TABLE t(x)")
+        c.close()
+    (mount / ".primary").write_text("node-b\n")
+    out = run_json(
+        f"""
+        import json, litefs_guard
+        res = {{}}
+        for name, db in (("inside", {str(mount / 'app.db')!r}), ("outside", {str(tmp_path / 'out.db')!r}),
+                         ("memory", ":memory:")):
+            cfg = json.loads(litefs_guard.connect(db).execute("SELECT litefs_config()").fetchone()[0])
+            res[name] = [cfg["guarded"], cfg["role"]]
+        print(json.dumps(res))
+        """,
+        env=clean_env(HOME=tmp_path, LITEFS_GUARD_DIR=mount, LITEFS_GUARD_REQUIRE_FUSE=0),
+    )
+    assert out == {"inside": [True, "replica"], "outside": [False, "replica"], "memory": [None, "replica"]}
+
+
 SHOW_CONFIG = """
     import json, sqlite3, litefs_guard
     c = litefs_guard.connect(":memory:")

@@ -1,7 +1,7 @@
 """Django database backend for SQLite on LiteFS.
 
     DATABASES = {"default": {"ENGINE": "litefs_guard.django", "NAME": "/litefs/app.db"}}
-    INSTALLED_APPS = [..., "litefs_guard.django"]   # for `manage.py litefs_status`
+    INSTALLED_APPS = [..., "litefs_guard.django"]   # for `manage.py litefs_status` and `litefs_config`
 
 It is Django's own SQLite backend with the litefs_guard extension loaded
 before any database file is opened, so every connection refuses writes while

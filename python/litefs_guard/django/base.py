@@ -50,7 +50,9 @@ class GuardedCursorWrapper(sqlite3_base.SQLiteCursorWrapper):
 
 
 class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
-    display_name = "SQLite (litefs_guard)"
+    # Everything but the refusals is Django's own SQLite backend, down to the
+    # names in its messages ("SQLite 3.31 or later is required"): no
+    # display_name, vendor or class of our own.
 
     def get_new_connection(self, conn_params):
         # Resident before the file is opened: the connection gets the guard's

@@ -1,6 +1,7 @@
 """Settings of the test project. The database comes from the environment
 so the tests and their subprocesses can point it anywhere:
-TEST_DB_NAME, TEST_DB_ENGINE (default litefs_guard.django), TEST_DB_OPTIONS (JSON)."""
+TEST_DB_NAME, TEST_DB_ENGINE (default litefs_guard.django), TEST_DB_OPTIONS (JSON),
+and TEST_LITEFS (JSON: settings.LITEFS, for `manage.py litefs_config`)."""
 
 import json
 import os
@@ -19,3 +20,5 @@ DATABASES = {
         "OPTIONS": json.loads(os.environ.get("TEST_DB_OPTIONS", "{}")),
     }
 }
+if "TEST_LITEFS" in os.environ:
+    LITEFS = json.loads(os.environ["TEST_LITEFS"])

@@ -1,6 +1,9 @@
 """``manage.py litefs_status``: this node's LiteFS role, as the guard sees it.
 
-Exit status: 0 primary, 1 replica, 2 LiteFS not running (or unknown).
+Exit status, as ``litefs-guard status``: 0 primary, 1 replica, 2 LiteFS not
+running (or unknown), 3 the database is outside every guarded mount (its
+writes go through unguarded and LiteFS does not replicate it), 78 the
+guard's settings are unusable (the extension refuses to load).
 """
 
 import json
@@ -12,11 +15,14 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 import litefs_guard
 
-EXIT = {"primary": 0, "replica": 1}
+EXIT = {"primary": 0, "replica": 1, "not_running": 2, "outside": 3}
+EXIT_SETTINGS = 78
 
 
 class Command(BaseCommand):
-    help = "Print this node's LiteFS role, the primary, the mount and the guard's settings. Exit 0 primary, 1 replica, 2 not running."
+    help = ("Print this node's LiteFS role, the primary, the mount and the guard's settings. "
+            "Exit 0 primary, 1 replica, 2 not running, 3 database outside every guarded mount, "
+            "78 unusable guard settings.")
 
     def add_arguments(self, parser):
         parser.add_argument("--database", default=DEFAULT_DB_ALIAS, help="Database alias (default: %(default)s).")
@@ -24,6 +30,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         info, opened = self._config(options["database"])
+        if info.get("guarded") is False:
+            # litefs_config()'s role is then the mount's, not this database's.
+            info["mount_role"] = info.get("role")
+            info["role"] = "outside"
+            info["reason"] = (
+                f"{info.get('database')} is outside the guarded mount {info.get('mount_dir')}: "
+                "the guard does not watch it and LiteFS does not replicate it"
+            )
         if options["json"]:
             self.stdout.write(json.dumps(info, indent=2, sort_keys=True))
         else:
@@ -41,7 +55,13 @@ class Command(BaseCommand):
             return litefs_guard.status(conn.connection), None
         except Exception as exc:
             opened = f"{conn.settings_dict.get('NAME')}: {exc}"
-        mem = litefs_guard.connect(":memory:")
+        try:
+            mem = litefs_guard.connect(":memory:")
+        except (litefs_guard.LiteFSGuardError, sqlite3.Error) as exc:
+            # The extension refuses to load: its settings are unusable.
+            self.stderr.write(f"litefs_guard cannot load: {exc}")
+            self.stderr.flush()
+            sys.exit(EXIT_SETTINGS)
         try:
             info = litefs_guard.status(mem)
         except sqlite3.Error as exc:
@@ -61,6 +81,7 @@ class Command(BaseCommand):
             ("primary", info.get("primary") or ("this node" if role == "primary" else "unknown")),
             ("mount", f"{info.get('mount_dir')} (from {info.get('mount_source')})"),
             ("database", info.get("database") or opened),
+            *([("mount_role", info["mount_role"])] if "mount_role" in info else []),
             ("marker", info.get("marker")),
             ("config", info.get("config_file") or "none (no litefs.yml)"),
             ("immediate", info.get("immediate")),
