@@ -18,8 +18,6 @@ pub fn run(db: Option<&Path>, json: bool) -> u8 {
         NodeRole::NotRunning => exit::NOT_RUNNING,
         NodeRole::Outside => exit::OUTSIDE,
     };
-    // TODO(position.rs): add `lag` and `position` (TXID/CHECKSUM from
-    // NAME-pos, `.lag`) once extension/src/position.rs is merged; not parsed here.
     if json {
         println!("{}", to_json(&st, code));
     } else {
@@ -47,6 +45,8 @@ fn to_json(st: &NodeStatus, code: u8) -> serde_json::Value {
         "require_fuse": st.require_fuse,
         "config_file": st.config_file.as_deref().map(lossy),
         "config_problems": st.config_problems,
+        "position": st.position,
+        "lag_ms": st.lag_ms,
         "version": env!("CARGO_PKG_VERSION"),
     })
 }
@@ -72,6 +72,15 @@ fn print_text(st: &NodeStatus) {
             st.database
                 .as_deref()
                 .map_or_else(|| "none given (--db)".to_owned(), |d| d.display().to_string()),
+        ),
+        (
+            "position",
+            st.position.clone().unwrap_or_else(|| "unknown".to_owned()),
+        ),
+        (
+            "lag",
+            st.lag_ms
+                .map_or_else(|| "unknown".to_owned(), |ms| format!("{ms} ms")),
         ),
         ("marker", st.marker.to_owned()),
         ("require_fuse", st.require_fuse.to_string()),

@@ -138,6 +138,22 @@ fn status_exit_codes_primary_replica_not_running_outside() {
     assert_eq!(j["role"], "replica");
     assert_eq!(j["primary"], "node-b");
     assert_eq!(j["exit_code"], 1);
+    assert_eq!(j["position"], serde_json::Value::Null);
+    // Position and lag, as LiteFS writes them.
+    std::fs::write(mount.join("app.db-pos"), "0000000000000027/83b05248774ce767\n").unwrap();
+    std::fs::write(mount.join(".lag"), "+000000830\n").unwrap();
+    let o = status(&p, &env, &["--db", db, "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["position"], "0000000000000027/83b05248774ce767");
+    assert_eq!(j["lag_ms"], 830);
+    let o = status(&p, &env, &["--db", db]);
+    assert!(out(&o).contains("lag:            830 ms\n"), "{}", show(&o));
+    std::fs::write(mount.join(".lag"), "+2147483647\n").unwrap();
+    let o = status(&p, &env, &["--db", db, "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["lag_ms"], serde_json::Value::Null);
+    std::fs::remove_file(mount.join(".lag")).unwrap();
+    std::fs::remove_file(mount.join("app.db-pos")).unwrap();
     assert_eq!(j["guarded"], true);
     assert_eq!(j["database"], db);
 

@@ -3,6 +3,8 @@
 //! the extension's entry point. Built on the same settings, location and
 //! role detection as the extension, so the answer is the guard's own.
 
+use crate::litefs_files;
+use crate::position::Lag;
 use crate::role::{self, Role};
 use crate::settings;
 use std::fmt;
@@ -62,6 +64,12 @@ pub struct NodeStatus {
     pub config_file: Option<PathBuf>,
     /// What LiteFS would refuse in that file, or why it could not be read.
     pub config_problems: Vec<String>,
+    /// The database's replication position (`NAME-pos`, `TXID/CHECKSUM`),
+    /// when LiteFS shows one.
+    pub position: Option<String>,
+    /// Replication lag from `.lag` in ms (0 on the primary); None when
+    /// unreadable or when the replica never caught up.
+    pub lag_ms: Option<i64>,
 }
 
 /// Why the status cannot be told: the settings are unusable (the extension
@@ -103,6 +111,8 @@ pub fn node_status(db: Option<&Path>) -> Result<NodeStatus, StatusError> {
             (None, Some(e)) => vec![e.clone()],
             (None, None) => Vec::new(),
         },
+        position: None,
+        lag_ms: None,
     };
     let (mount, located_db) = match db.as_deref() {
         Some(path) => match s.locate(path) {
@@ -154,6 +164,19 @@ pub fn node_status(db: Option<&Path>) -> Result<NodeStatus, StatusError> {
         )),
         _ => r.refusal().map(|why| why.to_string()),
     };
+    if st.role != NodeRole::NotRunning {
+        if let Some(d) = &located_db {
+            let at = crate::location::Located {
+                mount: mount.clone(),
+                db: d.clone(),
+            };
+            st.position = litefs_files::position(&at).ok().map(|p| p.to_string());
+        }
+        st.lag_ms = match litefs_files::lag(&mount) {
+            Ok(Lag::Millis(ms)) => Some(ms),
+            _ => None,
+        };
+    }
     st.mount = Some(mount);
     st.database = located_db.or(db);
     Ok(st)
