@@ -13,10 +13,13 @@
 //! allocation is added to an I/O call.
 
 use super::backstop::{Backstop, Evidence};
-use super::locks::{WalLocks, WAL_CKPT_LOCK, WAL_WRITE_LOCK};
+use super::floor::{self, ReadFloor};
+use super::locks::{WalLocks, WAL_CKPT_LOCK, WAL_NREADER, WAL_READ_LOCK0, WAL_WRITE_LOCK};
 use super::verdict::{RecentVerdict, AUTHORIZER_REUSE, CHECKPOINT_REUSE};
 use super::Kind;
 use crate::error::Error;
+use crate::litefs_files::Unreadable;
+use crate::position::{Lag, Position};
 use crate::role::Marker;
 use crate::role::{self, Role};
 use crate::settings::Settings;
@@ -24,6 +27,7 @@ use crate::wal_rule;
 use libsqlite3_sys as ffi;
 use std::ffi::c_int;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The file below the guard (the base VFS's file), as the policy uses it.
 pub(super) trait BaseFile {
@@ -57,7 +61,38 @@ pub(super) trait Outside {
     fn journal_exists(&self, db: &Path) -> bool;
     /// errno, right after the base call that failed.
     fn errno(&self) -> i32;
+    /// The position in the `NAME-pos` file at `path`, read now.
+    fn position(&self, path: &Path) -> Result<Position, Unreadable>;
+    /// The lag in the `.lag` file at `path`, read now.
+    fn lag(&self, path: &Path) -> Result<Lag, Unreadable>;
+    /// The clock the read-floor wait measures with, and its sleep.
+    fn now(&self) -> Instant;
+    fn sleep(&self, d: Duration);
+    /// sqlite3_interrupt() is pending on the file's connection (always false
+    /// before SQLite 3.41, which cannot say).
+    fn interrupted(&self) -> bool;
+    /// Several connections share this file (shared-cache mode).
+    fn shared_cache(&self) -> bool;
 }
+
+/// What a `PRAGMA` reaching the main database file comes to.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum PragmaAnswer {
+    /// Not one of the guard's: SQLite (and the base VFS) handle it.
+    NotOurs,
+    /// One of the guard's, handled: this text is its result.
+    Handled(String),
+}
+
+/// A guard pragma: its value (None to read it) in, its result text out.
+type PragmaFn = fn(&mut Guard, Option<&str>) -> Result<String, Error>;
+
+/// The guard's own pragmas, one function each.
+const PRAGMAS: &[(&str, PragmaFn)] = &[
+    ("litefs_min_txid", Guard::pragma_min_txid),
+    ("litefs_wait_ms", Guard::pragma_wait_ms),
+    ("litefs_max_lag_ms", Guard::pragma_max_lag_ms),
+];
 
 /// What an open file copies from the settings its VFS wrapper was made with.
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +139,8 @@ pub(super) struct Guard {
     leaving_wal: bool,
     /// Whether the next write must be vouched for (see `backstop`).
     backstop: Backstop,
+    /// Read floor and staleness limit (main database; see `floor`).
+    read: ReadFloor,
 }
 
 thread_local! {
@@ -159,6 +196,7 @@ impl Guard {
             rules,
             target: role::Target::new(mount, Some(&db_path)),
             backstop: Backstop::default(),
+            read: ReadFloor::new(mount, (kind == Kind::MainDb).then_some(db_path.as_path())),
             db_path,
             read_only,
             shm_mapped: false,
@@ -399,6 +437,13 @@ impl Guard {
                 rc
             }
             ffi::SQLITE_LOCK_SHARED => {
+                // A read transaction starts (rollback mode; in WAL mode only
+                // the connection's first, see `shm_lock`): the read floor.
+                if self.lock == ffi::SQLITE_LOCK_NONE {
+                    if let Err(rc) = self.before_read(out) {
+                        return rc;
+                    }
+                }
                 let rc = base.lock(level);
                 if rc != ffi::SQLITE_OK
                     || self.rollback_declined
@@ -527,15 +572,22 @@ impl Guard {
     }
 
     /// `PRAGMA name=value` reached the main database (SQLITE_FCNTL_PRAGMA):
-    /// the WAL rule. Err is the refusal (logged already), for SQLite to show.
+    /// the guard's own pragmas (see [`PRAGMAS`]), then the WAL rule. Err is
+    /// the refusal or a bad value, for SQLite to show.
     pub(super) fn pragma<S: Outside>(
         &mut self,
         out: &S,
         name: Option<&str>,
         value: Option<&str>,
-    ) -> Result<(), Error> {
+    ) -> Result<PragmaAnswer, Error> {
         if self.kind != Kind::MainDb {
-            return Ok(());
+            return Ok(PragmaAnswer::NotOurs);
+        }
+        if let Some((ours, f)) = name.and_then(|n| PRAGMAS.iter().find(|(p, _)| p.eq_ignore_ascii_case(n))) {
+            if out.shared_cache() {
+                return Err(Error::PragmaSharedCache(ours));
+            }
+            return f(self, value).map(PragmaAnswer::Handled);
         }
         if let Some(e) = wal_rule::check_pragma(self.rules.keep_wal, name, value) {
             out.log(e.code(), &e);
@@ -546,7 +598,79 @@ impl Guard {
         {
             self.leaving_wal = true;
         }
-        Ok(())
+        Ok(PragmaAnswer::NotOurs)
+    }
+
+    /// `PRAGMA litefs_min_txid [= TXID or TXID/CHECKSUM]`: the read floor.
+    fn pragma_min_txid(&mut self, value: Option<&str>) -> Result<String, Error> {
+        if let Some(v) = value {
+            self.read.min_txid = floor::parse_txid(v).ok_or_else(|| Error::BadPragma {
+                name: "litefs_min_txid",
+                value: v.to_string(),
+                expected: "pass a TXID (an integer from 0 up; 0 turns the floor off) or a position \
+                           TXID/CHECKSUM as litefs_position() returns it",
+            })?;
+        }
+        Ok(self.read.min_txid.to_string())
+    }
+
+    /// `PRAGMA litefs_wait_ms [= ms]`: how long a read waits for the floor.
+    fn pragma_wait_ms(&mut self, value: Option<&str>) -> Result<String, Error> {
+        if let Some(v) = value {
+            self.read.wait_ms = floor::parse_ms(v, floor::MAX_WAIT_MS).ok_or_else(|| Error::BadPragma {
+                name: "litefs_wait_ms",
+                value: v.to_string(),
+                expected: "pass an integer from 0 to 60000 (milliseconds)",
+            })?;
+        }
+        Ok(self.read.wait_ms.to_string())
+    }
+
+    /// `PRAGMA litefs_max_lag_ms [= ms]`: bounded staleness.
+    fn pragma_max_lag_ms(&mut self, value: Option<&str>) -> Result<String, Error> {
+        if let Some(v) = value {
+            self.read.max_lag_ms = floor::parse_ms(v, floor::MAX_LAG_MS).ok_or_else(|| Error::BadPragma {
+                name: "litefs_max_lag_ms",
+                value: v.to_string(),
+                expected: "pass an integer from 0 (off) to 2147483646 (milliseconds)",
+            })?;
+        }
+        Ok(self.read.max_lag_ms.to_string())
+    }
+
+    /// A second connection shares this file (shared cache): per-connection
+    /// read settings cannot hold; back to the defaults.
+    pub(super) fn forget_read_settings(&mut self) {
+        self.read.reset();
+    }
+
+    /// The last read this file refused (floor or staleness), as logged.
+    pub(super) fn last_refusal(&self) -> Option<&str> {
+        self.read.last_refusal.as_deref()
+    }
+
+    /// Before a read transaction takes its lock: the read floor and the
+    /// staleness limit. Free when neither is set or the floor was reached.
+    #[inline(always)]
+    fn before_read<S: Outside>(&mut self, out: &S) -> Result<(), c_int> {
+        if self.read.quiet() {
+            return Ok(());
+        }
+        self.before_read_checked(out)
+    }
+
+    #[cold]
+    fn before_read_checked<S: Outside>(&mut self, out: &S) -> Result<(), c_int> {
+        let (target, rules) = (&self.target, self.rules);
+        let role = || out.role(target, rules.marker, rules.require_fuse);
+        match self.read.check(out, &self.db_path, &role) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                out.log(e.code(), &e);
+                self.read.last_refusal = Some(e.message());
+                Err(e.code())
+            }
+        }
     }
 
     /// SQLITE_FCNTL_COMMIT_PHASETWO: sent at every commit, in every locking mode.
@@ -579,6 +703,20 @@ impl Guard {
     ) -> c_int {
         let unlock = flags & ffi::SQLITE_SHM_UNLOCK != 0;
         let writing = self.wal.read_slot.is_some();
+        // A WAL read transaction takes a read mark, shared, holding none:
+        // the read floor, before it. (SQLite holds the database file's SHARED
+        // lock for as long as it is in WAL mode, so xLock does not see each
+        // read transaction; the read mark, which LiteFS needs to replicate, it does.)
+        if !unlock
+            && !writing
+            && n == 1
+            && flags & ffi::SQLITE_SHM_SHARED != 0
+            && (WAL_READ_LOCK0..WAL_READ_LOCK0 + WAL_NREADER).contains(&offset)
+        {
+            if let Err(rc) = self.before_read(out) {
+                return rc;
+            }
+        }
         // The lock state is moved out so the gate may borrow the rest of `self`.
         let mut wal = std::mem::take(&mut self.wal);
         let rc = wal.shm_lock(
