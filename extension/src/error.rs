@@ -72,11 +72,7 @@ pub enum Error {
     /// A read transaction refused by `PRAGMA litefs_max_lag_ms`: `behind` is
     /// said already ("replica is 1500 ms behind primary node-a").
     #[error("read of {} refused: {behind}; limit {limit} ms (PRAGMA litefs_max_lag_ms)", db.display())]
-    TooStale {
-        db: PathBuf,
-        behind: String,
-        limit: u64,
-    },
+    TooStale { db: PathBuf, behind: String, limit: u64 },
     /// Interrupted (sqlite3_interrupt) while waiting for the read floor.
     #[error("read of {} interrupted while waiting for the read floor TXID {floor}", db.display())]
     FloorInterrupted { db: PathBuf, floor: u64 },

@@ -87,7 +87,12 @@ impl ReadFloor {
 
     /// Waits for the floor, then checks the lag. `role` is asked only to
     /// name the primary in a refusal.
-    pub(super) fn check<S: Outside>(&mut self, out: &S, db: &Path, role: &dyn Fn() -> Role) -> Result<(), Error> {
+    pub(super) fn check<S: Outside>(
+        &mut self,
+        out: &S,
+        db: &Path,
+        role: &dyn Fn() -> Role,
+    ) -> Result<(), Error> {
         if self.min_txid > self.seen {
             self.wait_for_floor(out, db, role)?;
         }
@@ -97,7 +102,12 @@ impl ReadFloor {
         Ok(())
     }
 
-    fn wait_for_floor<S: Outside>(&mut self, out: &S, db: &Path, role: &dyn Fn() -> Role) -> Result<(), Error> {
+    fn wait_for_floor<S: Outside>(
+        &mut self,
+        out: &S,
+        db: &Path,
+        role: &dyn Fn() -> Role,
+    ) -> Result<(), Error> {
         let start = out.now();
         let deadline = start + Duration::from_millis(self.wait_ms);
         let mut pause = FIRST_PAUSE;
@@ -207,7 +217,16 @@ mod tests {
         assert_eq!(parse_txid(" 0 "), Some(0));
         assert_eq!(parse_txid("18446744073709551615"), Some(u64::MAX));
         assert_eq!(parse_txid("0000000000000027/83b05248774ce767"), Some(0x27));
-        for bad in ["", "-1", "+1", "1.5", "abc", "0x10", "18446744073709551616", "27/1"] {
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            "1.5",
+            "abc",
+            "0x10",
+            "18446744073709551616",
+            "27/1",
+        ] {
             assert_eq!(parse_txid(bad), None, "{bad:?}");
         }
         assert_eq!(parse_ms("60000", MAX_WAIT_MS), Some(60_000));

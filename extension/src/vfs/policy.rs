@@ -897,6 +897,18 @@ mod tests {
         journal: bool,
         errno: i32,
         lookups: Cell<u32>,
+        /// `NAME-pos`'s TXID (None: unreadable), and a later one from a time on.
+        pos: Cell<Option<u64>>,
+        pos_later: Cell<Option<(Duration, u64)>>,
+        /// `.lag` (None: unreadable).
+        lag: Cell<Option<Lag>>,
+        pos_reads: Cell<u32>,
+        lag_reads: Cell<u32>,
+        /// The fake clock: time since `t0`, moved only by `sleep`.
+        t0: Instant,
+        clock: Cell<Duration>,
+        interrupt: Cell<bool>,
+        shared: bool,
     }
 
     struct FakeEv(Rc<Cell<bool>>);
@@ -938,6 +950,42 @@ mod tests {
         fn errno(&self) -> i32 {
             self.errno
         }
+        fn position(&self, path: &Path) -> Result<Position, Unreadable> {
+            assert_eq!(path, Path::new("/litefs/app.db-pos"));
+            self.pos_reads.set(self.pos_reads.get() + 1);
+            if let Some((at, txid)) = self.pos_later.get() {
+                if self.clock.get() >= at {
+                    self.pos.set(Some(txid));
+                }
+            }
+            match self.pos.get() {
+                Some(txid) => Ok(Position { txid, checksum: 1 }),
+                None => Err(Unreadable {
+                    path: path.to_path_buf(),
+                    why: "it does not exist".into(),
+                }),
+            }
+        }
+        fn lag(&self, path: &Path) -> Result<Lag, Unreadable> {
+            assert_eq!(path, Path::new("/litefs/.lag"));
+            self.lag_reads.set(self.lag_reads.get() + 1);
+            self.lag.get().ok_or_else(|| Unreadable {
+                path: path.to_path_buf(),
+                why: "it does not exist".into(),
+            })
+        }
+        fn now(&self) -> Instant {
+            self.t0 + self.clock.get()
+        }
+        fn sleep(&self, d: Duration) {
+            self.clock.set(self.clock.get() + d);
+        }
+        fn interrupted(&self) -> bool {
+            self.interrupt.get()
+        }
+        fn shared_cache(&self) -> bool {
+            self.shared
+        }
     }
 
     fn primary() -> Fake {
@@ -951,6 +999,15 @@ mod tests {
             journal: false,
             errno: 0,
             lookups: Cell::new(0),
+            pos: Cell::new(Some(0)),
+            pos_later: Cell::new(None),
+            lag: Cell::new(Some(Lag::Millis(0))),
+            pos_reads: Cell::new(0),
+            lag_reads: Cell::new(0),
+            t0: Instant::now(),
+            clock: Cell::new(Duration::ZERO),
+            interrupt: Cell::new(false),
+            shared: false,
         }
     }
 
@@ -1408,5 +1465,254 @@ mod tests {
         assert_eq!(base.shm.last(), Some(&(WAL_WRITE_LOCK, 1, UNLOCK_EXCL)));
         assert_eq!(g.shm_unmap(&mut base, 0), ffi::SQLITE_OK);
         assert_eq!(base.shm.len(), 2, "released exactly once");
+    }
+
+    fn set(g: &mut Guard, out: &Fake, name: &str, value: &str) -> String {
+        match g.pragma(out, Some(name), Some(value)) {
+            Ok(PragmaAnswer::Handled(v)) => v,
+            other => panic!("{name}={value}: {other:?}"),
+        }
+    }
+
+    fn get(g: &mut Guard, out: &Fake, name: &str) -> String {
+        match g.pragma(out, Some(name), None) {
+            Ok(PragmaAnswer::Handled(v)) => v,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_read_pragmas_read_back_and_refuse_bad_values() {
+        let out = primary();
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(get(&mut g, &out, "litefs_min_txid"), "0");
+        assert_eq!(get(&mut g, &out, "LITEFS_WAIT_MS"), "5000");
+        assert_eq!(get(&mut g, &out, "litefs_max_lag_ms"), "0");
+        assert_eq!(set(&mut g, &out, "litefs_min_txid", "42"), "42");
+        assert_eq!(
+            set(
+                &mut g,
+                &out,
+                "litefs_min_txid",
+                "0000000000000027/83b05248774ce767"
+            ),
+            "39"
+        );
+        assert_eq!(set(&mut g, &out, "litefs_wait_ms", "60000"), "60000");
+        assert_eq!(set(&mut g, &out, "litefs_max_lag_ms", "1000"), "1000");
+        for (name, bad) in [
+            ("litefs_min_txid", "-1"),
+            ("litefs_min_txid", "soon"),
+            ("litefs_wait_ms", "60001"),
+            ("litefs_wait_ms", "1.5"),
+            ("litefs_max_lag_ms", "-5"),
+        ] {
+            let e = g.pragma(&out, Some(name), Some(bad)).unwrap_err();
+            assert_eq!(e.code(), ffi::SQLITE_ERROR);
+            let m = e.message();
+            assert!(
+                m.starts_with(&format!("litefs_guard: PRAGMA {name} = \"{bad}\" is not valid: ")),
+                "{m}"
+            );
+        }
+        // A refused value changes nothing.
+        assert_eq!(get(&mut g, &out, "litefs_min_txid"), "39");
+        assert_eq!(get(&mut g, &out, "litefs_wait_ms"), "60000");
+        // Others are SQLite's.
+        assert_eq!(
+            g.pragma(&out, Some("user_version"), Some("3")),
+            Ok(PragmaAnswer::NotOurs)
+        );
+        // Shared cache: refused.
+        let shared = Fake {
+            shared: true,
+            ..primary()
+        };
+        let e = g.pragma(&shared, Some("litefs_min_txid"), Some("1")).unwrap_err();
+        assert!(e.message().contains("shared-cache"), "{}", e.message());
+        g.forget_read_settings();
+        assert_eq!(get(&mut g, &out, "litefs_min_txid"), "0");
+    }
+
+    #[test]
+    fn no_floor_and_a_floor_reached_cost_no_reads() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        g.unlock(&mut base, &out, ffi::SQLITE_LOCK_NONE);
+        wal_reader(&mut base, &out);
+        assert_eq!(
+            (out.pos_reads.get(), out.lag_reads.get(), out.lookups.get()),
+            (0, 0, 0)
+        );
+        // A floor: one read reaches it; the next reads are free.
+        out.pos.set(Some(7));
+        set(&mut g, &out, "litefs_min_txid", "5");
+        for _ in 0..3 {
+            assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+            g.unlock(&mut base, &out, ffi::SQLITE_LOCK_NONE);
+        }
+        assert_eq!(out.pos_reads.get(), 1);
+        // Raised past what was seen: one read again.
+        set(&mut g, &out, "litefs_min_txid", "7");
+        g.lock(&mut base, &out, SHARED);
+        g.unlock(&mut base, &out, ffi::SQLITE_LOCK_NONE);
+        assert_eq!(out.pos_reads.get(), 1, "7 was seen already");
+        assert_eq!(out.lookups.get(), 0, "no role lookup on a read");
+        assert_eq!(out.clock.get(), Duration::ZERO, "no wait");
+    }
+
+    #[test]
+    fn a_read_waits_for_the_floor_before_its_lock_then_proceeds() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        out.pos.set(Some(3));
+        out.pos_later.set(Some((Duration::from_millis(30), 10)));
+        let mut g = guard(Kind::MainDb);
+        set(&mut g, &out, "litefs_min_txid", "10");
+        set(&mut g, &out, "litefs_wait_ms", "200");
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(base.locks, [SHARED]);
+        let waited = out.clock.get();
+        assert!(
+            waited >= Duration::from_millis(30) && waited < Duration::from_millis(50),
+            "{waited:?}"
+        );
+        assert!(
+            out.pos_reads.get() > 2 && out.pos_reads.get() < 12,
+            "polled: {}",
+            out.pos_reads.get()
+        );
+        assert_eq!(out.busy_calls.get(), 0, "the busy handler is not the wait");
+        assert!(out.logs.borrow().is_empty());
+        // A read already open (SHARED held) is never made to wait.
+        set(&mut g, &out, "litefs_min_txid", "99");
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(out.clock.get(), waited);
+    }
+
+    #[test]
+    fn a_floor_not_reached_in_time_refuses_the_read_without_its_lock() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        out.pos.set(Some(3));
+        let mut g = guard(Kind::MainDb);
+        set(&mut g, &out, "litefs_min_txid", "10");
+        set(&mut g, &out, "litefs_wait_ms", "200");
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_LOCKED);
+        assert!(base.locks.is_empty(), "no read lock was taken");
+        assert_eq!(out.clock.get(), Duration::from_millis(200), "exactly the wait");
+        let logs = out.logs.borrow();
+        assert_eq!(logs.len(), 1);
+        assert_eq!(logs[0].0, ffi::SQLITE_LOCKED);
+        assert_eq!(
+            logs[0].1,
+            "read of /litefs/app.db refused: this node is at 0000000000000003/0000000000000001 \
+             (TXID 3), below the read floor TXID 10 (PRAGMA litefs_min_txid), after waiting 200 ms \
+             (PRAGMA litefs_wait_ms); the primary is node-a"
+        );
+        assert_eq!(
+            g.last_refusal(),
+            Some(format!("litefs_guard: {}", logs[0].1).as_str())
+        );
+        assert_eq!(
+            out.lookups.get(),
+            1,
+            "the primary is looked up for the message only"
+        );
+        drop(logs);
+        // Unreadable position, no wait: at once, and said.
+        out.pos.set(None);
+        set(&mut g, &out, "litefs_wait_ms", "0");
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_LOCKED);
+        assert!(out.logs.borrow()[1]
+            .1
+            .contains("at an unknown position (cannot read /litefs/app.db-pos: it does not exist)"));
+        assert_eq!(out.clock.get(), Duration::from_millis(200));
+        // 0 turns it off.
+        set(&mut g, &out, "litefs_min_txid", "0");
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+    }
+
+    #[test]
+    fn a_wal_read_waits_before_its_read_mark() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        out.pos.set(Some(3));
+        let mut g = guard(Kind::MainDb);
+        g.shm_mapped(ffi::SQLITE_OK);
+        assert_eq!(
+            g.lock(&mut base, &out, SHARED),
+            ffi::SQLITE_OK,
+            "first read, no floor yet"
+        );
+        set(&mut g, &out, "litefs_min_txid", "4");
+        set(&mut g, &out, "litefs_wait_ms", "50");
+        g.shm_barrier(&mut base, &out);
+        assert_eq!(g.shm_lock(&mut base, &out, 4, 1, LOCK_SH), ffi::SQLITE_LOCKED);
+        assert!(base.shm.is_empty(), "no read mark taken");
+        assert_eq!(g.wal.read_slot, None);
+        assert_eq!(out.clock.get(), Duration::from_millis(50));
+        // Replication reaches the floor: the next read goes through.
+        out.pos.set(Some(4));
+        assert_eq!(g.shm_lock(&mut base, &out, 4, 1, LOCK_SH), ffi::SQLITE_OK);
+        assert_eq!(g.wal.read_slot, Some(4));
+        // Other shm locks (write lock, exclusive read marks) are not reads.
+        let reads = out.pos_reads.get();
+        set(&mut g, &out, "litefs_min_txid", "9");
+        g.shm_lock(
+            &mut base,
+            &out,
+            4,
+            1,
+            ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_SHARED,
+        );
+        g.shm_lock(&mut base, &out, 5, 1, LOCK_EXCL);
+        g.shm_lock(&mut base, &out, WAL_CKPT_LOCK, 1, LOCK_EXCL);
+        assert_eq!(out.pos_reads.get(), reads);
+    }
+
+    #[test]
+    fn an_interrupt_ends_the_wait() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        out.pos.set(Some(3));
+        out.interrupt.set(true);
+        let mut g = guard(Kind::MainDb);
+        set(&mut g, &out, "litefs_min_txid", "10");
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_INTERRUPT);
+        assert_eq!(out.clock.get(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_replica_too_far_behind_refuses_reads_at_once_and_recovers() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = guard(Kind::MainDb);
+        set(&mut g, &out, "litefs_max_lag_ms", "1000");
+        out.lag.set(Some(Lag::Millis(1500)));
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_LOCKED);
+        assert_eq!(
+            out.logs.borrow()[0].1,
+            "read of /litefs/app.db refused: replica is 1500 ms behind primary node-a; limit 1000 ms \
+             (PRAGMA litefs_max_lag_ms)"
+        );
+        assert_eq!(out.clock.get(), Duration::ZERO, "no wait");
+        out.lag.set(Some(Lag::NeverCaughtUp));
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_LOCKED);
+        assert!(out.logs.borrow()[1]
+            .1
+            .contains("has not caught up with primary node-a since it started"));
+        out.lag.set(None);
+        assert_eq!(
+            g.lock(&mut base, &out, SHARED),
+            ffi::SQLITE_LOCKED,
+            "unknown lag is too much"
+        );
+        out.lag.set(Some(Lag::Millis(1000)));
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(out.lag_reads.get(), 4, "one .lag read per read transaction");
+        assert_eq!(out.pos_reads.get(), 0);
+        // The primary reads 0 there: one read, no role lookup.
+        let (mut base, out) = (FakeBase::default(), primary());
+        let mut g = guard(Kind::MainDb);
+        set(&mut g, &out, "litefs_max_lag_ms", "1");
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!((out.lag_reads.get(), out.lookups.get()), (1, 0));
     }
 }
