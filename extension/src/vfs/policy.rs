@@ -141,6 +141,9 @@ pub(super) struct Guard {
     backstop: Backstop,
     /// Read floor and staleness limit (main database; see `floor`).
     read: ReadFloor,
+    /// The read check passed at xLock(SHARED) for the read transaction
+    /// being started: its read mark (WAL mode) needs no second one.
+    read_checked: bool,
 }
 
 thread_local! {
@@ -197,6 +200,7 @@ impl Guard {
             target: role::Target::new(mount, Some(&db_path)),
             backstop: Backstop::default(),
             read: ReadFloor::new(mount, (kind == Kind::MainDb).then_some(db_path.as_path())),
+            read_checked: false,
             db_path,
             read_only,
             shm_mapped: false,
@@ -443,6 +447,7 @@ impl Guard {
                     if let Err(rc) = self.before_read(out) {
                         return rc;
                     }
+                    self.read_checked = true;
                 }
                 let rc = base.lock(level);
                 if rc != ffi::SQLITE_OK
@@ -561,6 +566,7 @@ impl Guard {
             self.leaving_wal = false;
             if level == ffi::SQLITE_LOCK_NONE {
                 self.rollback_declined = false;
+                self.read_checked = false;
                 // Safety net: a transaction that failed before taking a read
                 // slot must not leave the escalated write lock behind.
                 self.wal.release_if_idle(&mut |o, n, fl| base.shm_lock(o, n, fl));
@@ -713,8 +719,10 @@ impl Guard {
             && flags & ffi::SQLITE_SHM_SHARED != 0
             && (WAL_READ_LOCK0..WAL_READ_LOCK0 + WAL_NREADER).contains(&offset)
         {
-            if let Err(rc) = self.before_read(out) {
-                return rc;
+            if !std::mem::take(&mut self.read_checked) {
+                if let Err(rc) = self.before_read(out) {
+                    return rc;
+                }
             }
         }
         // The lock state is moved out so the gate may borrow the rest of `self`.
