@@ -1651,6 +1651,15 @@ mod tests {
             ffi::SQLITE_OK,
             "first read, no floor yet"
         );
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_OK);
+        g.shm_lock(
+            &mut base,
+            &out,
+            3,
+            1,
+            ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_SHARED,
+        );
+        base.shm.clear();
         set(&mut g, &out, "litefs_min_txid", "4");
         set(&mut g, &out, "litefs_wait_ms", "50");
         g.shm_barrier(&mut base, &out);
