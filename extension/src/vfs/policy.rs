@@ -718,11 +718,11 @@ impl Guard {
             && n == 1
             && flags & ffi::SQLITE_SHM_SHARED != 0
             && (WAL_READ_LOCK0..WAL_READ_LOCK0 + WAL_NREADER).contains(&offset)
+            // Checked at this transaction's xLock(SHARED) already? (Taken: once.)
+            && !std::mem::take(&mut self.read_checked)
         {
-            if !std::mem::take(&mut self.read_checked) {
-                if let Err(rc) = self.before_read(out) {
-                    return rc;
-                }
+            if let Err(rc) = self.before_read(out) {
+                return rc;
             }
         }
         // The lock state is moved out so the gate may borrow the rest of `self`.
@@ -1731,5 +1731,27 @@ mod tests {
         set(&mut g, &out, "litefs_max_lag_ms", "1");
         assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
         assert_eq!((out.lag_reads.get(), out.lookups.get()), (1, 0));
+    }
+
+    #[test]
+    fn one_check_per_read_transaction_at_the_first_read_in_wal_mode() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = guard(Kind::MainDb);
+        set(&mut g, &out, "litefs_max_lag_ms", "100");
+        g.shm_mapped(ffi::SQLITE_OK);
+        // The connection's first read: xLock(SHARED), then its read mark.
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_OK);
+        assert_eq!(out.lag_reads.get(), 1);
+        g.shm_lock(
+            &mut base,
+            &out,
+            3,
+            1,
+            ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_SHARED,
+        );
+        // Later reads: SHARED stays held (WAL), only the read mark.
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_OK);
+        assert_eq!(out.lag_reads.get(), 2);
     }
 }
