@@ -102,7 +102,8 @@ fn a_read_floor_on_a_replica_waits_for_the_primarys_commit() {
     require_fuse!();
     let sim = start(&["n1", "n2"]);
     let w = open(&sim, "n1");
-    w.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (0)").unwrap();
+    w.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (0)")
+        .unwrap();
     let r = open(&sim, "n2");
     let count = |c: &Connection| -> rusqlite::Result<i64> {
         c.query_row("SELECT count(*) FROM t", [], |row| row.get(0))
@@ -111,8 +112,10 @@ fn a_read_floor_on_a_replica_waits_for_the_primarys_commit() {
 
     // The floor is the primary's next commit: the replica's read waits for it.
     let floor = txid(&w) + 1;
-    r.execute_batch(&format!("PRAGMA litefs_min_txid = {floor}; PRAGMA litefs_wait_ms = 5000"))
-        .unwrap();
+    r.execute_batch(&format!(
+        "PRAGMA litefs_min_txid = {floor}; PRAGMA litefs_wait_ms = 5000"
+    ))
+    .unwrap();
     let writer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(150));
         w.execute("INSERT INTO t VALUES (1)", []).unwrap();
