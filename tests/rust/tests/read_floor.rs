@@ -54,7 +54,8 @@ fn replica(tag: &str) -> (Mount, rusqlite::Connection) {
     capture_log();
     let m = Mount::new(tag);
     let c = m.open("app.db");
-    c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);").unwrap();
+    c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
     m.make_replica("node-b");
     write_pos(&m, 5);
     std::fs::write(m.dir.join(".lag"), "+000000000\n").unwrap();
@@ -111,12 +112,15 @@ fn a_staleness_refusal_in_the_log() {
     let e = read(&c).unwrap_err();
     assert!(start.elapsed() < Duration::from_millis(50), "at once");
     assert_eq!(code(&e), Some(ErrorCode::DatabaseLocked), "{e}");
-    let lines = logged(&format!("read of {} refused: replica is", m.db("app.db").display()));
+    let lines = logged(&format!(
+        "read of {} refused: replica is",
+        m.db("app.db").display()
+    ));
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(
-        lines[0]
-            .1
-            .ends_with("refused: replica is 1500 ms behind primary node-b; limit 1000 ms (PRAGMA litefs_max_lag_ms)"),
+        lines[0].1.ends_with(
+            "refused: replica is 1500 ms behind primary node-b; limit 1000 ms (PRAGMA litefs_max_lag_ms)"
+        ),
         "{}",
         lines[0].1
     );
