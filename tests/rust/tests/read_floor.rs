@@ -151,3 +151,46 @@ fn an_interrupt_ends_a_floor_wait_at_once() {
     c.execute_batch("PRAGMA litefs_min_txid = 0").unwrap();
     assert_eq!(read(&c).unwrap(), 1);
 }
+
+#[test]
+fn rollback_mode_waits_at_the_shared_lock() {
+    capture_log();
+    let m = Mount::new("floor-rb");
+    m.stock_exec(
+        "rb.db",
+        "PRAGMA journal_mode = DELETE; CREATE TABLE t(x); INSERT INTO t VALUES (1)",
+    );
+    m.make_replica("node-b");
+    std::fs::write(m.dir.join("rb.db-pos"), format!("{:016x}/{:016x}\n", 5, 1)).unwrap();
+    let c = m.open("rb.db");
+    let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "delete", "a replica leaves the journal mode alone");
+    c.execute_batch("PRAGMA litefs_min_txid = 6; PRAGMA litefs_wait_ms = 2000")
+        .unwrap();
+    let dir = m.dir.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::write(dir.join("rb.db-pos"), format!("{:016x}/{:016x}\n", 6, 1)).unwrap();
+    });
+    let start = Instant::now();
+    assert_eq!(read(&c).unwrap(), 1);
+    let took = start.elapsed();
+    t.join().unwrap();
+    assert!(
+        took >= Duration::from_millis(95) && took < Duration::from_millis(300),
+        "{took:?}"
+    );
+    // Every read transaction takes SHARED afresh in rollback mode: checked
+    // again, and refused after the wait (busy_timeout 5 s does not stretch it).
+    c.execute_batch("PRAGMA litefs_min_txid = 7; PRAGMA litefs_wait_ms = 100")
+        .unwrap();
+    let start = Instant::now();
+    let e = read(&c).unwrap_err();
+    let took = start.elapsed().as_millis() as i64;
+    assert_eq!(code(&e), Some(ErrorCode::DatabaseLocked), "{e}");
+    assert!((took - 100).abs() <= 50, "{took} ms");
+    assert_eq!(
+        logged(&format!("read of {} refused", m.db("rb.db").display())).len(),
+        1
+    );
+}
