@@ -239,3 +239,16 @@ def test_an_attached_database_has_its_own_floor(fnode):
     assert 0.08 <= time.monotonic() - t0 < 0.2
     write_pos(fnode.mount / "aux.db-pos", 6)
     assert one(conn, "SELECT count(*) FROM aux.a") == 1
+
+
+def test_shared_cache_refuses_the_pragmas(fnode):
+    uri = f"file:{fnode.db}?cache=shared"
+    a = fnode.connect(uri, uri=True)
+    b = fnode.connect(uri, uri=True)
+    assert one(a, "SELECT count(*) FROM t") == 2 and one(b, "SELECT count(*) FROM t") == 2
+    for conn in (a, b):
+        with pytest.raises(sqlite3.OperationalError) as ei:
+            conn.execute("PRAGMA litefs_min_txid = 1")
+        assert str(ei.value).startswith(
+            "litefs_guard: PRAGMA litefs_min_txid is not available on a shared-cache database"
+        ), str(ei.value)
