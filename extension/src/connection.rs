@@ -203,6 +203,12 @@ impl ConnState {
     }
 
     /// Whether the main database is gated by the VFS.
+    /// The last read of main that the read floor or staleness limit
+    /// refused (see `PRAGMA litefs_min_txid`), as logged.
+    pub fn main_last_refusal(&self) -> Option<String> {
+        vfs::last_refusal(self.schema_file(c"main"))
+    }
+
     pub fn main_is_gated(&self) -> bool {
         vfs::is_gated(self.schema_file(c"main"))
     }

@@ -55,6 +55,39 @@ pub enum Error {
     LeavingWal(String),
     #[error("could not put {} in WAL mode (code {rc})", db.display())]
     WalSwitch { db: PathBuf, rc: c_int },
+    /// A read transaction refused by `PRAGMA litefs_min_txid`: `local` and
+    /// `primary` are said already ("at 00…05/… (TXID 5)", "the primary is node-a").
+    #[error(
+        "read of {} refused: this node is {local}, below the read floor TXID {floor} \
+         (PRAGMA litefs_min_txid), after waiting {waited_ms} ms (PRAGMA litefs_wait_ms); {primary}",
+        db.display()
+    )]
+    FloorNotReached {
+        db: PathBuf,
+        floor: u64,
+        local: String,
+        waited_ms: u64,
+        primary: String,
+    },
+    /// A read transaction refused by `PRAGMA litefs_max_lag_ms`: `behind` is
+    /// said already ("replica is 1500 ms behind primary node-a").
+    #[error("read of {} refused: {behind}; limit {limit} ms (PRAGMA litefs_max_lag_ms)", db.display())]
+    TooStale { db: PathBuf, behind: String, limit: u64 },
+    /// Interrupted (sqlite3_interrupt) while waiting for the read floor.
+    #[error("read of {} interrupted while waiting for the read floor TXID {floor}", db.display())]
+    FloorInterrupted { db: PathBuf, floor: u64 },
+    /// A `PRAGMA litefs_*` value that is not one.
+    #[error("PRAGMA {name} = {value:?} is not valid: {expected}")]
+    BadPragma {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+    #[error(
+        "PRAGMA {0} is not available on a shared-cache database: its settings are per \
+         connection, and here several connections share the file"
+    )]
+    PragmaSharedCache(&'static str),
 
     // SQL function errors (shown without the prefix).
     #[error("{name}() takes {expected}, got {got} argument(s)")]
@@ -104,7 +137,11 @@ impl Error {
             Error::WriteRefused { .. } => ffi::SQLITE_READONLY,
             Error::HotJournal { .. } => ffi::SQLITE_READONLY_ROLLBACK,
             Error::MountGone { .. } => ffi::SQLITE_CANTOPEN,
-            Error::WaitInterrupted => ffi::SQLITE_INTERRUPT,
+            Error::WaitInterrupted | Error::FloorInterrupted { .. } => ffi::SQLITE_INTERRUPT,
+            // Not SQLITE_BUSY: SQLite retries a busy read lock (in WAL mode
+            // for about ten seconds, then SQLITE_PROTOCOL; in both modes
+            // through the busy handler). LOCKED is answered as it is.
+            Error::FloorNotReached { .. } | Error::TooStale { .. } => ffi::SQLITE_LOCKED,
             _ => ffi::SQLITE_ERROR,
         }
     }

@@ -307,6 +307,10 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
         "primary": role.as_ref().and_then(|r| r.primary_host().map(str::to_string)),
         "halt_lock": matches!(role, Some(Role::Replica { halt_lock: true, .. })),
         "reason": role.as_ref().and_then(Role::refusal).map(|r| r.to_string()),
+        // The last read of main refused by PRAGMA litefs_min_txid or
+        // litefs_max_lag_ms on this connection (SQLite itself only says
+        // "database table is locked").
+        "last_refusal": state.main_last_refusal(),
         "vfs": state.main_is_gated(),
         "immediate": s.immediate,
         "keep_wal": s.keep_wal,
@@ -322,7 +326,12 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
 fn stats(_state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
     no_args("litefs_guard_stats", args)?;
     Ok(Value::Text(
-        serde_json::json!({ "primary_lookups": role::marker_lookups() }).to_string(),
+        serde_json::json!({
+            "primary_lookups": role::marker_lookups(),
+            "position_reads": litefs_files::reads().0,
+            "lag_reads": litefs_files::reads().1,
+        })
+        .to_string(),
     ))
 }
 

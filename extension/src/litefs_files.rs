@@ -10,6 +10,20 @@ use std::ffi::CString;
 use std::io::ErrorKind;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How many `NAME-pos` and `.lag` reads this process made (any caller):
+/// what `litefs_guard_stats()` reports, so tests can prove a path made none.
+static POSITION_READS: AtomicU64 = AtomicU64::new(0);
+static LAG_READS: AtomicU64 = AtomicU64::new(0);
+
+/// (`NAME-pos` reads, `.lag` reads) so far in this process.
+pub fn reads() -> (u64, u64) {
+    (
+        POSITION_READS.load(Ordering::Relaxed),
+        LAG_READS.load(Ordering::Relaxed),
+    )
+}
 
 /// `NAME-pos` is 34 bytes; `.lag` 11. Anything much longer is not LiteFS's.
 const MAX_LEN: usize = 64;
@@ -30,7 +44,13 @@ pub fn pos_path(l: &Located) -> PathBuf {
 
 /// The database's replication position, read now.
 pub fn position(l: &Located) -> Result<Position, Unreadable> {
-    let path = pos_path(l);
+    position_at(&pos_path(l))
+}
+
+/// The position in the `NAME-pos` file at `path`, read now.
+pub fn position_at(path: &Path) -> Result<Position, Unreadable> {
+    POSITION_READS.fetch_add(1, Ordering::Relaxed);
+    let path = path.to_path_buf();
     let content = read_small(&path)?;
     Position::parse_file(&content).ok_or_else(|| Unreadable {
         why: format!(
@@ -43,7 +63,13 @@ pub fn position(l: &Located) -> Result<Position, Unreadable> {
 
 /// The node's replication lag, read now from `.lag` at the mount root.
 pub fn lag(mount: &Path) -> Result<Lag, Unreadable> {
-    let path = mount.join(".lag");
+    lag_at(&mount.join(".lag"))
+}
+
+/// The lag in the `.lag` file at `path`, read now.
+pub fn lag_at(path: &Path) -> Result<Lag, Unreadable> {
+    LAG_READS.fetch_add(1, Ordering::Relaxed);
+    let path = path.to_path_buf();
     let content = read_small(&path)?;
     position::parse_lag(&content).ok_or_else(|| Unreadable {
         why: format!(

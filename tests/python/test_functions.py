@@ -12,7 +12,7 @@ from conftest import VERSION, clean_env, run_json, run_python
 CONFIG_KEYS = {
     "version", "mount_dir", "mount_source", "database", "guarded", "marker", "config_file", "config_error",
     "config_problems", "role",
-    "is_primary", "may_write", "primary", "halt_lock", "reason", "vfs", "immediate",
+    "is_primary", "may_write", "primary", "halt_lock", "reason", "last_refusal", "vfs", "immediate",
     "keep_wal", "require_fuse", "litefs",
 }
 
@@ -147,7 +147,8 @@ def test_memory_connection_without_mount(node):
 def test_stats_count_marker_lookups(node):
     conn = node.connect()
     first = json.loads(one(conn, "SELECT litefs_guard_stats()"))
-    assert set(first) == {"primary_lookups"} and isinstance(first["primary_lookups"], int)
+    assert set(first) == {"primary_lookups", "position_reads", "lag_reads"}
+    assert all(isinstance(v, int) for v in first.values())
     for _ in range(3):
         one(conn, "SELECT litefs_is_primary()")
     after = json.loads(one(conn, "SELECT litefs_guard_stats()"))["primary_lookups"]

@@ -18,6 +18,7 @@
 
 mod backstop;
 mod base;
+mod floor;
 mod layout;
 pub mod locks;
 mod outside;
@@ -80,6 +81,10 @@ pub fn bind(f: *mut ffi::sqlite3_file, conn: *mut ffi::sqlite3) -> bool {
     layout::with_state(f, |s, _| {
         if s.guard.kind() == Kind::MainDb {
             s.links.bind(conn);
+            if s.links.shared {
+                // Per-connection read settings cannot hold on a shared file.
+                s.guard.forget_read_settings();
+            }
         }
     })
     .is_some()
@@ -111,6 +116,12 @@ pub fn in_wal_mode(f: *mut ffi::sqlite3_file) -> bool {
 /// looking (see `verdict`). False for files not ours.
 pub fn recently_allowed(f: *mut ffi::sqlite3_file) -> bool {
     layout::with_state(f, |s, _| s.guard.recently_allowed()).unwrap_or(false)
+}
+
+/// The last read of this main database file that the read floor or the
+/// staleness limit refused, as logged (None for files not ours).
+pub fn last_refusal(f: *mut ffi::sqlite3_file) -> Option<String> {
+    layout::with_state(f, |s, _| s.guard.last_refusal().map(str::to_string)).flatten()
 }
 
 /// Records the authorizer's own fresh role check for this file.

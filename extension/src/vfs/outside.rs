@@ -7,12 +7,15 @@
 use super::backstop::Evidence;
 use super::policy::Outside;
 use crate::error::Error;
+use crate::litefs_files::{self, Unreadable};
+use crate::position::{Lag, Position};
 use crate::role::Marker;
 use crate::role::{self, Role};
 use crate::sqlite_api::{self, api};
 use libsqlite3_sys as ffi;
 use std::ffi::{c_int, c_void};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub(super) type BusyFn = unsafe extern "C" fn(*mut c_void) -> c_int;
 
@@ -122,5 +125,34 @@ impl Outside for Links {
 
     fn errno(&self) -> i32 {
         std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    }
+
+    fn position(&self, path: &Path) -> Result<Position, Unreadable> {
+        litefs_files::position_at(path)
+    }
+
+    fn lag(&self, path: &Path) -> Result<Lag, Unreadable> {
+        litefs_files::lag_at(path)
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d)
+    }
+
+    fn interrupted(&self) -> bool {
+        match api().is_interrupted {
+            // SAFETY: `conn` is the live connection that owns this file (as in
+            // in_explicit_transaction).
+            Some(f) if !self.conn.is_null() => unsafe { f(self.conn) != 0 },
+            _ => false,
+        }
+    }
+
+    fn shared_cache(&self) -> bool {
+        self.shared
     }
 }

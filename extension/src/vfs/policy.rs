@@ -13,10 +13,13 @@
 //! allocation is added to an I/O call.
 
 use super::backstop::{Backstop, Evidence};
-use super::locks::{WalLocks, WAL_CKPT_LOCK, WAL_WRITE_LOCK};
+use super::floor::{self, ReadFloor};
+use super::locks::{WalLocks, WAL_CKPT_LOCK, WAL_NREADER, WAL_READ_LOCK0, WAL_WRITE_LOCK};
 use super::verdict::{RecentVerdict, AUTHORIZER_REUSE, CHECKPOINT_REUSE};
 use super::Kind;
 use crate::error::Error;
+use crate::litefs_files::Unreadable;
+use crate::position::{Lag, Position};
 use crate::role::Marker;
 use crate::role::{self, Role};
 use crate::settings::Settings;
@@ -24,6 +27,7 @@ use crate::wal_rule;
 use libsqlite3_sys as ffi;
 use std::ffi::c_int;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The file below the guard (the base VFS's file), as the policy uses it.
 pub(super) trait BaseFile {
@@ -57,7 +61,38 @@ pub(super) trait Outside {
     fn journal_exists(&self, db: &Path) -> bool;
     /// errno, right after the base call that failed.
     fn errno(&self) -> i32;
+    /// The position in the `NAME-pos` file at `path`, read now.
+    fn position(&self, path: &Path) -> Result<Position, Unreadable>;
+    /// The lag in the `.lag` file at `path`, read now.
+    fn lag(&self, path: &Path) -> Result<Lag, Unreadable>;
+    /// The clock the read-floor wait measures with, and its sleep.
+    fn now(&self) -> Instant;
+    fn sleep(&self, d: Duration);
+    /// sqlite3_interrupt() is pending on the file's connection (always false
+    /// before SQLite 3.41, which cannot say).
+    fn interrupted(&self) -> bool;
+    /// Several connections share this file (shared-cache mode).
+    fn shared_cache(&self) -> bool;
 }
+
+/// What a `PRAGMA` reaching the main database file comes to.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum PragmaAnswer {
+    /// Not one of the guard's: SQLite (and the base VFS) handle it.
+    NotOurs,
+    /// One of the guard's, handled: this text is its result.
+    Handled(String),
+}
+
+/// A guard pragma: its value (None to read it) in, its result text out.
+type PragmaFn = fn(&mut Guard, Option<&str>) -> Result<String, Error>;
+
+/// The guard's own pragmas, one function each.
+const PRAGMAS: &[(&str, PragmaFn)] = &[
+    ("litefs_min_txid", Guard::pragma_min_txid),
+    ("litefs_wait_ms", Guard::pragma_wait_ms),
+    ("litefs_max_lag_ms", Guard::pragma_max_lag_ms),
+];
 
 /// What an open file copies from the settings its VFS wrapper was made with.
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +139,11 @@ pub(super) struct Guard {
     leaving_wal: bool,
     /// Whether the next write must be vouched for (see `backstop`).
     backstop: Backstop,
+    /// Read floor and staleness limit (main database; see `floor`).
+    read: ReadFloor,
+    /// The read check passed at xLock(SHARED) for the read transaction
+    /// being started: its read mark (WAL mode) needs no second one.
+    read_checked: bool,
 }
 
 thread_local! {
@@ -159,6 +199,8 @@ impl Guard {
             rules,
             target: role::Target::new(mount, Some(&db_path)),
             backstop: Backstop::default(),
+            read: ReadFloor::new(mount, (kind == Kind::MainDb).then_some(db_path.as_path())),
+            read_checked: false,
             db_path,
             read_only,
             shm_mapped: false,
@@ -399,6 +441,14 @@ impl Guard {
                 rc
             }
             ffi::SQLITE_LOCK_SHARED => {
+                // A read transaction starts (rollback mode; in WAL mode only
+                // the connection's first, see `shm_lock`): the read floor.
+                if self.lock == ffi::SQLITE_LOCK_NONE {
+                    if let Err(rc) = self.before_read(out) {
+                        return rc;
+                    }
+                    self.read_checked = true;
+                }
                 let rc = base.lock(level);
                 if rc != ffi::SQLITE_OK
                     || self.rollback_declined
@@ -516,6 +566,7 @@ impl Guard {
             self.leaving_wal = false;
             if level == ffi::SQLITE_LOCK_NONE {
                 self.rollback_declined = false;
+                self.read_checked = false;
                 // Safety net: a transaction that failed before taking a read
                 // slot must not leave the escalated write lock behind.
                 self.wal.release_if_idle(&mut |o, n, fl| base.shm_lock(o, n, fl));
@@ -527,15 +578,22 @@ impl Guard {
     }
 
     /// `PRAGMA name=value` reached the main database (SQLITE_FCNTL_PRAGMA):
-    /// the WAL rule. Err is the refusal (logged already), for SQLite to show.
+    /// the guard's own pragmas (see [`PRAGMAS`]), then the WAL rule. Err is
+    /// the refusal or a bad value, for SQLite to show.
     pub(super) fn pragma<S: Outside>(
         &mut self,
         out: &S,
         name: Option<&str>,
         value: Option<&str>,
-    ) -> Result<(), Error> {
+    ) -> Result<PragmaAnswer, Error> {
         if self.kind != Kind::MainDb {
-            return Ok(());
+            return Ok(PragmaAnswer::NotOurs);
+        }
+        if let Some((ours, f)) = name.and_then(|n| PRAGMAS.iter().find(|(p, _)| p.eq_ignore_ascii_case(n))) {
+            if out.shared_cache() {
+                return Err(Error::PragmaSharedCache(ours));
+            }
+            return f(self, value).map(PragmaAnswer::Handled);
         }
         if let Some(e) = wal_rule::check_pragma(self.rules.keep_wal, name, value) {
             out.log(e.code(), &e);
@@ -546,7 +604,79 @@ impl Guard {
         {
             self.leaving_wal = true;
         }
-        Ok(())
+        Ok(PragmaAnswer::NotOurs)
+    }
+
+    /// `PRAGMA litefs_min_txid [= TXID or TXID/CHECKSUM]`: the read floor.
+    fn pragma_min_txid(&mut self, value: Option<&str>) -> Result<String, Error> {
+        if let Some(v) = value {
+            self.read.min_txid = floor::parse_txid(v).ok_or_else(|| Error::BadPragma {
+                name: "litefs_min_txid",
+                value: v.to_string(),
+                expected: "pass a TXID (an integer from 0 up; 0 turns the floor off) or a position \
+                           TXID/CHECKSUM as litefs_position() returns it",
+            })?;
+        }
+        Ok(self.read.min_txid.to_string())
+    }
+
+    /// `PRAGMA litefs_wait_ms [= ms]`: how long a read waits for the floor.
+    fn pragma_wait_ms(&mut self, value: Option<&str>) -> Result<String, Error> {
+        if let Some(v) = value {
+            self.read.wait_ms = floor::parse_ms(v, floor::MAX_WAIT_MS).ok_or_else(|| Error::BadPragma {
+                name: "litefs_wait_ms",
+                value: v.to_string(),
+                expected: "pass an integer from 0 to 60000 (milliseconds)",
+            })?;
+        }
+        Ok(self.read.wait_ms.to_string())
+    }
+
+    /// `PRAGMA litefs_max_lag_ms [= ms]`: bounded staleness.
+    fn pragma_max_lag_ms(&mut self, value: Option<&str>) -> Result<String, Error> {
+        if let Some(v) = value {
+            self.read.max_lag_ms = floor::parse_ms(v, floor::MAX_LAG_MS).ok_or_else(|| Error::BadPragma {
+                name: "litefs_max_lag_ms",
+                value: v.to_string(),
+                expected: "pass an integer from 0 (off) to 2147483646 (milliseconds)",
+            })?;
+        }
+        Ok(self.read.max_lag_ms.to_string())
+    }
+
+    /// A second connection shares this file (shared cache): per-connection
+    /// read settings cannot hold; back to the defaults.
+    pub(super) fn forget_read_settings(&mut self) {
+        self.read.reset();
+    }
+
+    /// The last read this file refused (floor or staleness), as logged.
+    pub(super) fn last_refusal(&self) -> Option<&str> {
+        self.read.last_refusal.as_deref()
+    }
+
+    /// Before a read transaction takes its lock: the read floor and the
+    /// staleness limit. Free when neither is set or the floor was reached.
+    #[inline(always)]
+    fn before_read<S: Outside>(&mut self, out: &S) -> Result<(), c_int> {
+        if self.read.quiet() {
+            return Ok(());
+        }
+        self.before_read_checked(out)
+    }
+
+    #[cold]
+    fn before_read_checked<S: Outside>(&mut self, out: &S) -> Result<(), c_int> {
+        let (target, rules) = (&self.target, self.rules);
+        let role = || out.role(target, rules.marker, rules.require_fuse);
+        match self.read.check(out, &self.db_path, &role) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                out.log(e.code(), &e);
+                self.read.last_refusal = Some(e.message());
+                Err(e.code())
+            }
+        }
     }
 
     /// SQLITE_FCNTL_COMMIT_PHASETWO: sent at every commit, in every locking mode.
@@ -579,6 +709,22 @@ impl Guard {
     ) -> c_int {
         let unlock = flags & ffi::SQLITE_SHM_UNLOCK != 0;
         let writing = self.wal.read_slot.is_some();
+        // A WAL read transaction takes a read mark, shared, holding none:
+        // the read floor, before it. (SQLite holds the database file's SHARED
+        // lock for as long as it is in WAL mode, so xLock does not see each
+        // read transaction; the read mark, which LiteFS needs to replicate, it does.)
+        if !unlock
+            && !writing
+            && n == 1
+            && flags & ffi::SQLITE_SHM_SHARED != 0
+            && (WAL_READ_LOCK0..WAL_READ_LOCK0 + WAL_NREADER).contains(&offset)
+            // Checked at this transaction's xLock(SHARED) already? (Taken: once.)
+            && !std::mem::take(&mut self.read_checked)
+        {
+            if let Err(rc) = self.before_read(out) {
+                return rc;
+            }
+        }
         // The lock state is moved out so the gate may borrow the rest of `self`.
         let mut wal = std::mem::take(&mut self.wal);
         let rc = wal.shm_lock(
@@ -759,6 +905,18 @@ mod tests {
         journal: bool,
         errno: i32,
         lookups: Cell<u32>,
+        /// `NAME-pos`'s TXID (None: unreadable), and a later one from a time on.
+        pos: Cell<Option<u64>>,
+        pos_later: Cell<Option<(Duration, u64)>>,
+        /// `.lag` (None: unreadable).
+        lag: Cell<Option<Lag>>,
+        pos_reads: Cell<u32>,
+        lag_reads: Cell<u32>,
+        /// The fake clock: time since `t0`, moved only by `sleep`.
+        t0: Instant,
+        clock: Cell<Duration>,
+        interrupt: Cell<bool>,
+        shared: bool,
     }
 
     struct FakeEv(Rc<Cell<bool>>);
@@ -800,6 +958,42 @@ mod tests {
         fn errno(&self) -> i32 {
             self.errno
         }
+        fn position(&self, path: &Path) -> Result<Position, Unreadable> {
+            assert_eq!(path, Path::new("/litefs/app.db-pos"));
+            self.pos_reads.set(self.pos_reads.get() + 1);
+            if let Some((at, txid)) = self.pos_later.get() {
+                if self.clock.get() >= at {
+                    self.pos.set(Some(txid));
+                }
+            }
+            match self.pos.get() {
+                Some(txid) => Ok(Position { txid, checksum: 1 }),
+                None => Err(Unreadable {
+                    path: path.to_path_buf(),
+                    why: "it does not exist".into(),
+                }),
+            }
+        }
+        fn lag(&self, path: &Path) -> Result<Lag, Unreadable> {
+            assert_eq!(path, Path::new("/litefs/.lag"));
+            self.lag_reads.set(self.lag_reads.get() + 1);
+            self.lag.get().ok_or_else(|| Unreadable {
+                path: path.to_path_buf(),
+                why: "it does not exist".into(),
+            })
+        }
+        fn now(&self) -> Instant {
+            self.t0 + self.clock.get()
+        }
+        fn sleep(&self, d: Duration) {
+            self.clock.set(self.clock.get() + d);
+        }
+        fn interrupted(&self) -> bool {
+            self.interrupt.get()
+        }
+        fn shared_cache(&self) -> bool {
+            self.shared
+        }
     }
 
     fn primary() -> Fake {
@@ -813,6 +1007,15 @@ mod tests {
             journal: false,
             errno: 0,
             lookups: Cell::new(0),
+            pos: Cell::new(Some(0)),
+            pos_later: Cell::new(None),
+            lag: Cell::new(Some(Lag::Millis(0))),
+            pos_reads: Cell::new(0),
+            lag_reads: Cell::new(0),
+            t0: Instant::now(),
+            clock: Cell::new(Duration::ZERO),
+            interrupt: Cell::new(false),
+            shared: false,
         }
     }
 
@@ -1270,5 +1473,285 @@ mod tests {
         assert_eq!(base.shm.last(), Some(&(WAL_WRITE_LOCK, 1, UNLOCK_EXCL)));
         assert_eq!(g.shm_unmap(&mut base, 0), ffi::SQLITE_OK);
         assert_eq!(base.shm.len(), 2, "released exactly once");
+    }
+
+    fn set(g: &mut Guard, out: &Fake, name: &str, value: &str) -> String {
+        match g.pragma(out, Some(name), Some(value)) {
+            Ok(PragmaAnswer::Handled(v)) => v,
+            other => panic!("{name}={value}: {other:?}"),
+        }
+    }
+
+    fn get(g: &mut Guard, out: &Fake, name: &str) -> String {
+        match g.pragma(out, Some(name), None) {
+            Ok(PragmaAnswer::Handled(v)) => v,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_read_pragmas_read_back_and_refuse_bad_values() {
+        let out = primary();
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(get(&mut g, &out, "litefs_min_txid"), "0");
+        assert_eq!(get(&mut g, &out, "LITEFS_WAIT_MS"), "5000");
+        assert_eq!(get(&mut g, &out, "litefs_max_lag_ms"), "0");
+        assert_eq!(set(&mut g, &out, "litefs_min_txid", "42"), "42");
+        assert_eq!(
+            set(
+                &mut g,
+                &out,
+                "litefs_min_txid",
+                "0000000000000027/83b05248774ce767"
+            ),
+            "39"
+        );
+        assert_eq!(set(&mut g, &out, "litefs_wait_ms", "60000"), "60000");
+        assert_eq!(set(&mut g, &out, "litefs_max_lag_ms", "1000"), "1000");
+        for (name, bad) in [
+            ("litefs_min_txid", "-1"),
+            ("litefs_min_txid", "soon"),
+            ("litefs_wait_ms", "60001"),
+            ("litefs_wait_ms", "1.5"),
+            ("litefs_max_lag_ms", "-5"),
+        ] {
+            let e = g.pragma(&out, Some(name), Some(bad)).unwrap_err();
+            assert_eq!(e.code(), ffi::SQLITE_ERROR);
+            let m = e.message();
+            assert!(
+                m.starts_with(&format!("litefs_guard: PRAGMA {name} = \"{bad}\" is not valid: ")),
+                "{m}"
+            );
+        }
+        // A refused value changes nothing.
+        assert_eq!(get(&mut g, &out, "litefs_min_txid"), "39");
+        assert_eq!(get(&mut g, &out, "litefs_wait_ms"), "60000");
+        // Others are SQLite's.
+        assert_eq!(
+            g.pragma(&out, Some("user_version"), Some("3")),
+            Ok(PragmaAnswer::NotOurs)
+        );
+        // Shared cache: refused.
+        let shared = Fake {
+            shared: true,
+            ..primary()
+        };
+        let e = g.pragma(&shared, Some("litefs_min_txid"), Some("1")).unwrap_err();
+        assert!(e.message().contains("shared-cache"), "{}", e.message());
+        g.forget_read_settings();
+        assert_eq!(get(&mut g, &out, "litefs_min_txid"), "0");
+    }
+
+    #[test]
+    fn no_floor_and_a_floor_reached_cost_no_reads() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        g.unlock(&mut base, &out, ffi::SQLITE_LOCK_NONE);
+        wal_reader(&mut base, &out);
+        assert_eq!(
+            (out.pos_reads.get(), out.lag_reads.get(), out.lookups.get()),
+            (0, 0, 0)
+        );
+        // A floor: one read reaches it; the next reads are free.
+        out.pos.set(Some(7));
+        set(&mut g, &out, "litefs_min_txid", "5");
+        for _ in 0..3 {
+            assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+            g.unlock(&mut base, &out, ffi::SQLITE_LOCK_NONE);
+        }
+        assert_eq!(out.pos_reads.get(), 1);
+        // Raised past what was seen: one read again.
+        set(&mut g, &out, "litefs_min_txid", "7");
+        g.lock(&mut base, &out, SHARED);
+        g.unlock(&mut base, &out, ffi::SQLITE_LOCK_NONE);
+        assert_eq!(out.pos_reads.get(), 1, "7 was seen already");
+        assert_eq!(out.lookups.get(), 0, "no role lookup on a read");
+        assert_eq!(out.clock.get(), Duration::ZERO, "no wait");
+    }
+
+    #[test]
+    fn a_read_waits_for_the_floor_before_its_lock_then_proceeds() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        out.pos.set(Some(3));
+        out.pos_later.set(Some((Duration::from_millis(30), 10)));
+        let mut g = guard(Kind::MainDb);
+        set(&mut g, &out, "litefs_min_txid", "10");
+        set(&mut g, &out, "litefs_wait_ms", "200");
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(base.locks, [SHARED]);
+        let waited = out.clock.get();
+        assert!(
+            waited >= Duration::from_millis(30) && waited < Duration::from_millis(50),
+            "{waited:?}"
+        );
+        assert!(
+            out.pos_reads.get() > 2 && out.pos_reads.get() < 12,
+            "polled: {}",
+            out.pos_reads.get()
+        );
+        assert_eq!(out.busy_calls.get(), 0, "the busy handler is not the wait");
+        assert!(out.logs.borrow().is_empty());
+        // A read already open (SHARED held) is never made to wait.
+        set(&mut g, &out, "litefs_min_txid", "99");
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(out.clock.get(), waited);
+    }
+
+    #[test]
+    fn a_floor_not_reached_in_time_refuses_the_read_without_its_lock() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        out.pos.set(Some(3));
+        let mut g = guard(Kind::MainDb);
+        set(&mut g, &out, "litefs_min_txid", "10");
+        set(&mut g, &out, "litefs_wait_ms", "200");
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_LOCKED);
+        assert!(base.locks.is_empty(), "no read lock was taken");
+        assert_eq!(out.clock.get(), Duration::from_millis(200), "exactly the wait");
+        let logs = out.logs.borrow();
+        assert_eq!(logs.len(), 1);
+        assert_eq!(logs[0].0, ffi::SQLITE_LOCKED);
+        assert_eq!(
+            logs[0].1,
+            "read of /litefs/app.db refused: this node is at 0000000000000003/0000000000000001 \
+             (TXID 3), below the read floor TXID 10 (PRAGMA litefs_min_txid), after waiting 200 ms \
+             (PRAGMA litefs_wait_ms); the primary is node-a"
+        );
+        assert_eq!(
+            g.last_refusal(),
+            Some(format!("litefs_guard: {}", logs[0].1).as_str())
+        );
+        assert_eq!(
+            out.lookups.get(),
+            1,
+            "the primary is looked up for the message only"
+        );
+        drop(logs);
+        // Unreadable position, no wait: at once, and said.
+        out.pos.set(None);
+        set(&mut g, &out, "litefs_wait_ms", "0");
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_LOCKED);
+        assert!(out.logs.borrow()[1]
+            .1
+            .contains("at an unknown position (cannot read /litefs/app.db-pos: it does not exist)"));
+        assert_eq!(out.clock.get(), Duration::from_millis(200));
+        // 0 turns it off.
+        set(&mut g, &out, "litefs_min_txid", "0");
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+    }
+
+    #[test]
+    fn a_wal_read_waits_before_its_read_mark() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        out.pos.set(Some(3));
+        let mut g = guard(Kind::MainDb);
+        g.shm_mapped(ffi::SQLITE_OK);
+        assert_eq!(
+            g.lock(&mut base, &out, SHARED),
+            ffi::SQLITE_OK,
+            "first read, no floor yet"
+        );
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_OK);
+        g.shm_lock(
+            &mut base,
+            &out,
+            3,
+            1,
+            ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_SHARED,
+        );
+        base.shm.clear();
+        set(&mut g, &out, "litefs_min_txid", "4");
+        set(&mut g, &out, "litefs_wait_ms", "50");
+        g.shm_barrier(&mut base, &out);
+        assert_eq!(g.shm_lock(&mut base, &out, 4, 1, LOCK_SH), ffi::SQLITE_LOCKED);
+        assert!(base.shm.is_empty(), "no read mark taken");
+        assert_eq!(g.wal.read_slot, None);
+        assert_eq!(out.clock.get(), Duration::from_millis(50));
+        // Replication reaches the floor: the next read goes through.
+        out.pos.set(Some(4));
+        assert_eq!(g.shm_lock(&mut base, &out, 4, 1, LOCK_SH), ffi::SQLITE_OK);
+        assert_eq!(g.wal.read_slot, Some(4));
+        // Other shm locks (write lock, exclusive read marks) are not reads.
+        let reads = out.pos_reads.get();
+        set(&mut g, &out, "litefs_min_txid", "9");
+        g.shm_lock(
+            &mut base,
+            &out,
+            4,
+            1,
+            ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_SHARED,
+        );
+        g.shm_lock(&mut base, &out, 5, 1, LOCK_EXCL);
+        g.shm_lock(&mut base, &out, WAL_CKPT_LOCK, 1, LOCK_EXCL);
+        assert_eq!(out.pos_reads.get(), reads);
+    }
+
+    #[test]
+    fn an_interrupt_ends_the_wait() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        out.pos.set(Some(3));
+        out.interrupt.set(true);
+        let mut g = guard(Kind::MainDb);
+        set(&mut g, &out, "litefs_min_txid", "10");
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_INTERRUPT);
+        assert_eq!(out.clock.get(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_replica_too_far_behind_refuses_reads_at_once_and_recovers() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = guard(Kind::MainDb);
+        set(&mut g, &out, "litefs_max_lag_ms", "1000");
+        out.lag.set(Some(Lag::Millis(1500)));
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_LOCKED);
+        assert_eq!(
+            out.logs.borrow()[0].1,
+            "read of /litefs/app.db refused: replica is 1500 ms behind primary node-a; limit 1000 ms \
+             (PRAGMA litefs_max_lag_ms)"
+        );
+        assert_eq!(out.clock.get(), Duration::ZERO, "no wait");
+        out.lag.set(Some(Lag::NeverCaughtUp));
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_LOCKED);
+        assert!(out.logs.borrow()[1]
+            .1
+            .contains("has not caught up with primary node-a since it started"));
+        out.lag.set(None);
+        assert_eq!(
+            g.lock(&mut base, &out, SHARED),
+            ffi::SQLITE_LOCKED,
+            "unknown lag is too much"
+        );
+        out.lag.set(Some(Lag::Millis(1000)));
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(out.lag_reads.get(), 4, "one .lag read per read transaction");
+        assert_eq!(out.pos_reads.get(), 0);
+        // The primary reads 0 there: one read, no role lookup.
+        let (mut base, out) = (FakeBase::default(), primary());
+        let mut g = guard(Kind::MainDb);
+        set(&mut g, &out, "litefs_max_lag_ms", "1");
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!((out.lag_reads.get(), out.lookups.get()), (1, 0));
+    }
+
+    #[test]
+    fn one_check_per_read_transaction_at_the_first_read_in_wal_mode() {
+        let (mut base, out) = (FakeBase::default(), replica());
+        let mut g = guard(Kind::MainDb);
+        set(&mut g, &out, "litefs_max_lag_ms", "100");
+        g.shm_mapped(ffi::SQLITE_OK);
+        // The connection's first read: xLock(SHARED), then its read mark.
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_OK);
+        assert_eq!(out.lag_reads.get(), 1);
+        g.shm_lock(
+            &mut base,
+            &out,
+            3,
+            1,
+            ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_SHARED,
+        );
+        // Later reads: SHARED stays held (WAL), only the read mark.
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_OK);
+        assert_eq!(out.lag_reads.get(), 2);
     }
 }

@@ -6,7 +6,7 @@
 use super::base::forward;
 use super::layout::{self, parts};
 use super::outside::{BusyFn, Links};
-use super::policy::{self, Rules};
+use super::policy::{self, PragmaAnswer, Rules};
 use super::wrap::{base_of, wrapper_of, Wrapper};
 use super::{boundary, Kind};
 use crate::location;
@@ -288,10 +288,19 @@ pub(super) unsafe extern "C" fn x_file_control<const A: bool>(
                 let az = arg as *mut *mut c_char;
                 // SAFETY: SQLite passes char*[3]: error out, pragma name, value.
                 let (name, value) = unsafe { (cstr(*az.add(1)), cstr(*az.add(2))) };
-                if let Err(e) = st.guard.pragma(&st.links, name, value) {
-                    // SAFETY: SQLite frees az[0] with sqlite3_free.
-                    unsafe { *az = api().string(&e.message()) };
-                    return e.code();
+                match st.guard.pragma(&st.links, name, value) {
+                    Err(e) => {
+                        // SAFETY: SQLite frees az[0] with sqlite3_free.
+                        unsafe { *az = api().string(&e.message()) };
+                        return e.code();
+                    }
+                    Ok(PragmaAnswer::Handled(text)) => {
+                        // SAFETY: as above; SQLite returns it as the pragma's
+                        // one result row.
+                        unsafe { *az = api().string(&text) };
+                        return ffi::SQLITE_OK;
+                    }
+                    Ok(PragmaAnswer::NotOurs) => {}
                 }
             }
             ffi::SQLITE_FCNTL_COMMIT_PHASETWO => st.guard.committed(&st.links),
