@@ -8,6 +8,9 @@
 #                     release wheel of `make wheel`, see mk/packaging.mk)
 #   make test-python  core extension + package tests (tests/python)
 #   make test-django  the Django backend (tests/django)
+#                     Both also run tests on a real litefs-sim (tests/simnodes.py), so they
+#                     build it first (sim-build, mk/sim.mk); those tests need root and
+#                     /dev/fuse: skipped with the reason (-rs), failed under CI=true.
 #   make test-node    better-sqlite3 (tests/node); needs node and npm (required under CI=true)
 #
 # Every test target exits non-zero on failure; pytest's exit 5 ("no tests
@@ -23,7 +26,7 @@ WHEEL_BUILD := build/python-wheel
 WHEEL_STAMP := $(WHEEL_BUILD)/.built
 PY_SOURCES  := $(shell find python -type f \( -name '*.py' -o -name '*.toml' -o -name '*.md' -o -name 'py.typed' \) \
                  -not -path '*/__pycache__/*' -not -path '*/build/*' -not -path '*.egg-info/*' 2>/dev/null)
-PYTEST      := $(VENV_PY) -m pytest -q -p no:cacheprovider
+PYTEST      := $(VENV_PY) -m pytest -q -rs -p no:cacheprovider
 NODE_DIR    := tests/node
 
 .PHONY: venv test-python test-django test-node test-clients node-deps
@@ -60,10 +63,10 @@ $(VENV)/.installed: $(WHEEL_STAMP)
 
 venv: $(VENV)/.installed
 
-test-python: venv
+test-python: venv sim-build
 	$(PYTEST) tests/python
 
-test-django: venv
+test-django: venv sim-build
 	$(PYTEST) tests/django
 
 # node and npm must exist: under CI=true a missing one fails, else the test
