@@ -40,7 +40,7 @@ $(VENV)/.base: mk/clients.mk
 	  { echo "$(CLIENTS_PYTHON)'s sqlite3 cannot load extensions: set CLIENTS_PYTHON" >&2; exit 1; }
 	touch $@
 
-# The test wheel: python/ staged with $(SO) (scripts/build-wheel.sh) and
+# The test wheel: python/ staged with $(SO), $(GUARD_CLI) (scripts/build-wheel.sh) and
 # VERSION (setup.py reads it): the version is written only in the workspace
 # Cargo.toml. Tagged for this machine (linux_<arch>); `make wheel` builds the
 # one to publish.
@@ -49,10 +49,11 @@ $(WHEEL_BUILD)/VERSION: Cargo.toml
 	$(CARGO) metadata --no-deps --format-version 1 | $(CLIENTS_PYTHON) -c \
 	  'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "litefs_guard"))' > $@
 
-$(WHEEL_STAMP): $(VENV)/.base $(SO) $(PY_SOURCES) $(WHEEL_BUILD)/VERSION LICENSE scripts/build-wheel.sh
+$(WHEEL_STAMP): $(VENV)/.base $(SO) $(GUARD_CLI) $(PY_SOURCES) $(WHEEL_BUILD)/VERSION LICENSE scripts/build-wheel.sh
 	@test -f $(SO) || { echo "$(SO) is missing: run cargo build --release" >&2; exit 1; }
+	@test -f $(GUARD_CLI) || { echo "$(GUARD_CLI) is missing: run cargo build --release" >&2; exit 1; }
 	rm -rf $(WHEEL_BUILD)/dist
-	bash scripts/build-wheel.sh $(VENV_PY) $(SO) $(WHEEL_BUILD)/VERSION $(WHEEL_BUILD)/stage $(WHEEL_BUILD)/dist
+	bash scripts/build-wheel.sh $(VENV_PY) $(SO) $(GUARD_CLI) $(WHEEL_BUILD)/VERSION $(WHEEL_BUILD)/stage $(WHEEL_BUILD)/dist
 	@ls $(WHEEL_BUILD)/dist/litefs_guard-*-py3-none-linux_*.whl
 	touch $@
 
