@@ -8,6 +8,9 @@
 #                     release wheel of `make wheel`, see mk/packaging.mk)
 #   make test-python  core extension + package tests (tests/python)
 #   make test-django  the Django backend (tests/django)
+#                     Both also run tests on a real litefs-sim (tests/simnodes.py), so they
+#                     build it first (sim-build, mk/sim.mk); those tests need root and
+#                     /dev/fuse: skipped with the reason (-rs), failed under CI=true.
 #   make test-node    better-sqlite3 (tests/node); needs node and npm (required under CI=true)
 #
 # Every test target exits non-zero on failure; pytest's exit 5 ("no tests
@@ -23,7 +26,7 @@ WHEEL_BUILD := build/python-wheel
 WHEEL_STAMP := $(WHEEL_BUILD)/.built
 PY_SOURCES  := $(shell find python -type f \( -name '*.py' -o -name '*.toml' -o -name '*.md' -o -name 'py.typed' \) \
                  -not -path '*/__pycache__/*' -not -path '*/build/*' -not -path '*.egg-info/*' 2>/dev/null)
-PYTEST      := $(VENV_PY) -m pytest -q -p no:cacheprovider
+PYTEST      := $(VENV_PY) -m pytest -q -rs -p no:cacheprovider
 NODE_DIR    := tests/node
 
 .PHONY: venv test-python test-django test-node test-clients node-deps
@@ -37,7 +40,7 @@ $(VENV)/.base: mk/clients.mk
 	  { echo "$(CLIENTS_PYTHON)'s sqlite3 cannot load extensions: set CLIENTS_PYTHON" >&2; exit 1; }
 	touch $@
 
-# The test wheel: python/ staged with $(SO) (scripts/build-wheel.sh) and
+# The test wheel: python/ staged with $(SO), $(GUARD_CLI) (scripts/build-wheel.sh) and
 # VERSION (setup.py reads it): the version is written only in the workspace
 # Cargo.toml. Tagged for this machine (linux_<arch>); `make wheel` builds the
 # one to publish.
@@ -46,10 +49,11 @@ $(WHEEL_BUILD)/VERSION: Cargo.toml
 	$(CARGO) metadata --no-deps --format-version 1 | $(CLIENTS_PYTHON) -c \
 	  'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "litefs_guard"))' > $@
 
-$(WHEEL_STAMP): $(VENV)/.base $(SO) $(PY_SOURCES) $(WHEEL_BUILD)/VERSION LICENSE scripts/build-wheel.sh
+$(WHEEL_STAMP): $(VENV)/.base $(SO) $(GUARD_CLI) $(PY_SOURCES) $(WHEEL_BUILD)/VERSION LICENSE scripts/build-wheel.sh
 	@test -f $(SO) || { echo "$(SO) is missing: run cargo build --release" >&2; exit 1; }
+	@test -f $(GUARD_CLI) || { echo "$(GUARD_CLI) is missing: run cargo build --release" >&2; exit 1; }
 	rm -rf $(WHEEL_BUILD)/dist
-	bash scripts/build-wheel.sh $(VENV_PY) $(SO) $(WHEEL_BUILD)/VERSION $(WHEEL_BUILD)/stage $(WHEEL_BUILD)/dist
+	bash scripts/build-wheel.sh $(VENV_PY) $(SO) $(GUARD_CLI) $(WHEEL_BUILD)/VERSION $(WHEEL_BUILD)/stage $(WHEEL_BUILD)/dist
 	@ls $(WHEEL_BUILD)/dist/litefs_guard-*-py3-none-linux_*.whl
 	touch $@
 
@@ -60,10 +64,10 @@ $(VENV)/.installed: $(WHEEL_STAMP)
 
 venv: $(VENV)/.installed
 
-test-python: venv
+test-python: venv sim-build
 	$(PYTEST) tests/python
 
-test-django: venv
+test-django: venv sim-build
 	$(PYTEST) tests/django
 
 # node and npm must exist: under CI=true a missing one fails, else the test

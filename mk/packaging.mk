@@ -1,9 +1,11 @@
 # Release packages of litefs_guard, both carrying the extension built for
-# glibc $(PKG_GLIBC) with cargo-zigbuild and stripped ($(PKG_SO)). Included by
+# glibc $(PKG_GLIBC) with cargo-zigbuild and stripped ($(PKG_SO)); the wheel
+# also carries the litefs-guard tool, built and stripped the same way
+# ($(PKG_CLI)), behind its `litefs-guard` console script. Included by
 # the top-level Makefile; the test suites keep loading $(SO).
 #
 #   make wheel      dist/litefs_guard-<version>-py3-none-manylinux_2_17_x86_64.whl
-#                   (checked with auditwheel show)
+#                   (checked with auditwheel show), with the litefs-guard tool
 #   make npm        dist/litefs-guard-<version>.tgz (npm pack of bindings/node)
 #   make test-wheel the wheel installed into a fresh venv of /usr/bin/python3,
 #                   README's Python quick start run on a primary and a replica
@@ -22,11 +24,12 @@ PKG_TRIPLE       := x86_64-unknown-linux-gnu
 PKG_PLAT         := manylinux_$(subst .,_,$(PKG_GLIBC))_x86_64
 PKG_DIR          := build/pkg
 PKG_SO           := $(PKG_DIR)/liblitefs_guard.so
+PKG_CLI          := $(PKG_DIR)/litefs-guard
 PKG_VERSION_FILE := $(PKG_DIR)/VERSION
 DIST             := dist
 PKG_TOOL_REQS    := ziglang==0.17.1 cargo-zigbuild==0.24.1 auditwheel==6.8.2 "setuptools>=77,<90" wheel
 
-.PHONY: wheel npm test-wheel test-npm test-packages pkg-so
+.PHONY: wheel npm test-wheel test-npm test-packages pkg-so pkg-cli
 
 $(PKG_TOOLS)/.base: mk/packaging.mk
 	rm -rf $(PKG_TOOLS)
@@ -51,9 +54,20 @@ pkg-so: $(PKG_TOOLS)/.base
 	  echo "pkg-so: the extension needs glibc $$max, more than $(PKG_GLIBC)" >&2; rm -f $(PKG_SO).tmp; exit 1; fi
 	mv $(PKG_SO).tmp $(PKG_SO)
 
-wheel: pkg-so $(PKG_VERSION_FILE) LICENSE
+# The command line tool, for the wheel: the same glibc, stripped, checked.
+pkg-cli: $(PKG_TOOLS)/.base
+	PATH="$(abspath $(PKG_TOOLS)/bin):$$PATH" $(CARGO) zigbuild --release -p litefs-guard-cli \
+	  --target $(PKG_TRIPLE).$(PKG_GLIBC)
+	@mkdir -p $(PKG_DIR)
+	strip --strip-unneeded -o $(PKG_CLI).tmp target/$(PKG_TRIPLE)/release/litefs-guard
+	@max=$$(objdump -T $(PKG_CLI).tmp | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1); \
+	if [ "$$(printf '%s\n%s\n' "$$max" $(PKG_GLIBC) | sort -V | tail -1)" != $(PKG_GLIBC) ]; then \
+	  echo "pkg-cli: litefs-guard needs glibc $$max, more than $(PKG_GLIBC)" >&2; rm -f $(PKG_CLI).tmp; exit 1; fi
+	mv $(PKG_CLI).tmp $(PKG_CLI)
+
+wheel: pkg-so pkg-cli $(PKG_VERSION_FILE) LICENSE
 	rm -f $(DIST)/litefs_guard-*.whl
-	bash scripts/build-wheel.sh $(PKG_TOOLS_PY) $(PKG_SO) $(PKG_VERSION_FILE) build/wheel-release $(DIST) $(PKG_PLAT)
+	bash scripts/build-wheel.sh $(PKG_TOOLS_PY) $(PKG_SO) $(PKG_CLI) $(PKG_VERSION_FILE) build/wheel-release $(DIST) $(PKG_PLAT)
 	@whl=$(DIST)/litefs_guard-$$(cat $(PKG_VERSION_FILE))-py3-none-$(PKG_PLAT).whl; \
 	test -f $$whl || { echo "wheel: $$whl was not built: $$(ls $(DIST))" >&2; exit 1; }; \
 	$(PKG_TOOLS)/bin/auditwheel show $$whl > $(PKG_DIR)/auditwheel.txt 2>&1 || { cat $(PKG_DIR)/auditwheel.txt >&2; exit 1; }; \

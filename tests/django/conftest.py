@@ -29,6 +29,7 @@ os.environ.pop("TEST_DB_ENGINE", None)
 os.environ.pop("TEST_DB_OPTIONS", None)
 os.environ["DJANGO_SETTINGS_MODULE"] = "proj.settings"
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))  # simnodes
 
 import django  # noqa: E402
 
@@ -38,6 +39,8 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 call_command("migrate", "notes", "0001", verbosity=0)
+
+from simnodes import sim  # noqa: E402,F401  (the fixture: a real two-node litefs-sim)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,7 +132,7 @@ def test_litefs_config_without_settings_or_tool(cli, tmp_path, monkeypatch):
     # Not found anywhere: a clear error naming every way to point at it.
     monkeypatch.delenv("LITEFS_GUARD_CLI", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(litefs_yml.litefs_guard, "__file__", str(tmp_path / "pkg" / "__init__.py"))
+    monkeypatch.setattr(litefs_yml._cli, "bundled_path", lambda: str(tmp_path / "pkg" / "bin" / "litefs-guard"))
     code, _, err = litefs_config("--check", LITEFS=GOOD)
     assert code == 69, err
     assert "litefs-guard command line tool was not found" in err and "LITEFS_GUARD_CLI" in err
@@ -232,3 +233,29 @@ def test_backend_reads_exactly_as_djangos_sqlite_backend():
     # What differs is what refuses writes.
     assert guarded.DatabaseWrapper.create_cursor is not stock.DatabaseWrapper.create_cursor
     assert litefs_guard.NotPrimaryError
+
+
+def test_the_wheel_ships_the_tool(monkeypatch, tmp_path):
+    """The installed package carries the tool (litefs_guard/bin/litefs-guard),
+    found before PATH, and the `litefs-guard` console script execs it."""
+    from litefs_guard import _cli
+
+    bundled = _cli.bundled()
+    assert bundled == os.path.join(os.path.dirname(litefs_guard.__file__), "bin", "litefs-guard")
+    monkeypatch.delenv("LITEFS_GUARD_CLI", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert litefs_yml.find_cli() == bundled
+    script = Path(sys.executable).parent / "litefs-guard"
+    assert script.is_file()
+    mount = tmp_path / "litefs"
+    mount.mkdir()
+    env = clean_env(LITEFS_GUARD_DIR=mount, LITEFS_GUARD_REQUIRE_FUSE=0, HOME=tmp_path)
+    r = subprocess.run([str(script), "status", "--json", "--db", str(mount / "app.db")],
+                       env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 0 and json.loads(r.stdout)["role"] == "primary", r.stdout + r.stderr
+    (mount / ".primary").write_text("node-b\n")
+    r = subprocess.run([str(script), "status", "--json", "--db", str(mount / "app.db")],
+                       env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert r.returncode == 1 and json.loads(r.stdout)["primary"] == "node-b", r.stdout + r.stderr
+    r = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and litefs_guard.__version__ in r.stdout, r.stdout + r.stderr

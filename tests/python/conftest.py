@@ -23,6 +23,9 @@ for _k in [k for k in os.environ if k.startswith("LITEFS_GUARD_")]:
 
 import litefs_guard  # noqa: E402  (after the environment is clean)
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from simnodes import sim  # noqa: E402,F401  (the fixture: a real two-node litefs-sim)
+
 litefs_guard.ensure_loaded()
 
 SQLITE_AUTH = 23

@@ -200,3 +200,24 @@ def test_is_refusal_by_code_and_by_message():
     assert not litefs_guard.is_refusal(e)
     err = litefs_guard.translate(Old("not authorized"))
     assert str(err) == "write refused: this node is not the LiteFS primary (SQLITE_AUTH: not authorized)"
+
+
+def test_console_script_execs_the_packaged_tool(tmp_path):
+    """`litefs-guard` (the wheel's console script) is the tool shipped in the
+    package, litefs_guard/bin/litefs-guard: same output, same exit status."""
+    from litefs_guard import _cli
+
+    assert _cli.bundled() == str(Path(litefs_guard.__file__).parent / "bin" / "litefs-guard")
+    script = Path(sys.executable).parent / "litefs-guard"
+    r = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout.strip()) == (0, f"litefs-guard {VERSION}"), r.stderr
+    r = subprocess.run([str(script), "status", "--bogus"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 64 and "Usage: litefs-guard status" in r.stderr, r.stderr
+
+
+def test_console_script_without_the_tool(monkeypatch, tmp_path, capsys):
+    from litefs_guard import _cli
+
+    monkeypatch.setattr(_cli, "bundled_path", lambda: str(tmp_path / "bin" / "litefs-guard"))
+    assert _cli.main(["status"]) == 69
+    assert "the command line tool is not in this installation" in capsys.readouterr().err

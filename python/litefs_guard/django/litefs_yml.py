@@ -18,9 +18,9 @@ The earlier package's flat keys are accepted too (see ``FLAT``);
 refused otherwise (LiteFS has no raft election).
 
 The tool is found, in order, at the Django setting ``LITEFS_GUARD_CLI``, the
-environment variable ``LITEFS_GUARD_CLI``, ``litefs-guard`` next to this
-package's extension (``litefs_guard/litefs-guard``), then ``litefs-guard``
-on ``PATH``.
+environment variable ``LITEFS_GUARD_CLI``, the one the wheel ships in the
+package (``litefs_guard/bin/litefs-guard``), then ``litefs-guard`` on
+``PATH``.
 """
 
 import json
@@ -29,7 +29,7 @@ import shutil
 import subprocess
 from typing import Any, Dict, List, Optional, Tuple
 
-import litefs_guard
+from litefs_guard import _cli
 
 #: Flat keys of the earlier package: settings key -> litefs.yml key path.
 FLAT = {
@@ -145,10 +145,10 @@ def find_cli(setting: Optional[str] = None) -> str:
             if os.path.isfile(path) and os.access(path, os.X_OK):
                 return path
             raise LiteFSSettingsError([f"{where} = {path!r} is not an executable file"], EXIT_NO_CLI)
-    beside = os.path.join(os.path.dirname(os.path.abspath(litefs_guard.__file__)), CLI_NAME)
-    tried.append(beside)
-    if os.path.isfile(beside) and os.access(beside, os.X_OK):
-        return beside
+    bundled = _cli.bundled()
+    if bundled:
+        return bundled
+    tried.append(_cli.bundled_path())
     on_path = shutil.which(CLI_NAME)
     if on_path:
         return on_path
@@ -156,8 +156,9 @@ def find_cli(setting: Optional[str] = None) -> str:
     raise LiteFSSettingsError(
         [
             f"the {CLI_NAME} command line tool was not found (tried {', '.join(tried)}); "
-            "install it (`make install` puts it next to the library) and put it on PATH, "
-            "or set LITEFS_GUARD_CLI (Django setting or environment variable) to its path"
+            "install the platform wheel (it ships the tool), or put it on PATH (`make install` "
+            "puts it in BINDIR), or set LITEFS_GUARD_CLI (Django setting or environment variable) "
+            "to its path"
         ],
         EXIT_NO_CLI,
     )

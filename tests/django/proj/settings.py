@@ -22,3 +22,13 @@ DATABASES = {
 }
 if "TEST_LITEFS" in os.environ:
     LITEFS = json.loads(os.environ["TEST_LITEFS"])
+
+ROOT_URLCONF = "proj.urls"
+ALLOWED_HOSTS = ["testserver"]
+# ReplayOnPrimaryMiddleware (test_middleware.py); TEST_LITEFS_PRIMARY_URL
+# sets LITEFS_PRIMARY_URL (redirect instead of fly-replay).
+MIDDLEWARE = (
+    ["litefs_guard.django.middleware.ReplayOnPrimaryMiddleware"] if ENGINE == "litefs_guard.django" else []
+)
+if "TEST_LITEFS_PRIMARY_URL" in os.environ:
+    LITEFS_PRIMARY_URL = os.environ["TEST_LITEFS_PRIMARY_URL"]
