@@ -40,7 +40,17 @@ def reopen(request):
     return JsonResponse({"titles": _titles()})
 
 
+def beyond(request):
+    """Raises the floor past this node's position itself, then reads: the
+    refusal reaches the middleware as an exception."""
+    with connection.cursor() as c:
+        c.execute("PRAGMA litefs_wait_ms = 50")
+        c.execute("PRAGMA litefs_min_txid = 99")
+    return JsonResponse({"titles": _titles()})
+
+
 urlpatterns = [
+    path("beyond", beyond),
     path("notes", notes),
     path("unchanged", unchanged),
     path("floor", floor),

@@ -207,6 +207,22 @@ def test_the_floor_holds_during_the_view_and_is_reset_after(nodes):
 
 
 @rywsettings()
+def test_a_floor_refusal_inside_the_view_is_a_503_not_a_500(nodes):
+    client = Client()
+    write_on_primary(nodes, client)
+    with nodes.on(nodes.replica):
+        nodes.replicate(6, delay=0).wait(timeout=30)
+        r = client.get("/beyond")
+        assert r.status_code == 503, r.content
+        assert "below the read floor TXID 99 (PRAGMA litefs_min_txid)" in r.content.decode()
+        with connection.cursor() as c:
+            assert c.execute("PRAGMA litefs_min_txid").fetchone()[0] == "0"
+        # Without the client's cookie the middleware leaves the view's errors alone.
+        with pytest.raises(Exception, match="database table is locked"):
+            Client().get("/beyond")
+
+
+@rywsettings()
 def test_a_later_write_moves_the_cookie_forward(nodes):
     client = Client()
     write_on_primary(nodes, client)
