@@ -345,3 +345,10 @@ def test_forward_writes_option_turns_forwarding_on(tmp_path):
     """)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "1"
+
+
+def test_importable_from_litefs_guard_django_middleware():
+    from litefs_guard.django.middleware import ReadYourWritesMiddleware
+    from litefs_guard.django.read_your_writes import ReadYourWritesMiddleware as same
+
+    assert ReadYourWritesMiddleware is same
