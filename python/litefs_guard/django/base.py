@@ -1,5 +1,8 @@
 """``ENGINE = "litefs_guard.django"``: Django's SQLite backend, guarded."""
 
+import json
+
+from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.sqlite3 import base as sqlite3_base
 from django.db.utils import DatabaseError as DjangoDatabaseError
 
@@ -29,6 +32,27 @@ def _not_primary(exc, conn):
     )
 
 
+def _forward_on(conn, alias):
+    """PRAGMA litefs_forward = ON on a new connection. SQLite ignores a pragma
+    it does not know (no row): on a guarded database that means an extension
+    without write forwarding, which must not pass for "forwarding on"."""
+    row = conn.execute("PRAGMA litefs_forward = ON").fetchone()
+    if row is not None and str(row[0]).lower() in ("1", "on", "true"):
+        return
+    if row is None:
+        info = json.loads(conn.execute("SELECT litefs_config()").fetchone()[0])
+        if info.get("guarded") is not True:
+            return  # outside every LiteFS mount: its writes are not guarded, nothing to forward
+        raise ImproperlyConfigured(
+            f"settings.DATABASES[{alias!r}]['OPTIONS']['forward_writes'] is True, but this "
+            f"litefs_guard ({info.get('version')}) has no PRAGMA litefs_forward: upgrade it"
+        )
+    raise ImproperlyConfigured(
+        f"settings.DATABASES[{alias!r}]['OPTIONS']['forward_writes']: PRAGMA litefs_forward = ON "
+        f"answered {row[0]!r}"
+    )
+
+
 class GuardedCursorWrapper(sqlite3_base.SQLiteCursorWrapper):
     def execute(self, query, params=None):
         try:
@@ -54,12 +78,35 @@ class DatabaseWrapper(sqlite3_base.DatabaseWrapper):
     # names in its messages ("SQLite 3.31 or later is required"): no
     # display_name, vendor or class of our own.
 
+    #: OPTIONS["forward_writes"]: each new connection runs PRAGMA litefs_forward = ON.
+    forward_writes = False
+
+    def get_connection_params(self):
+        # Taken out before the rest reaches sqlite3.connect(), which knows no
+        # such keyword.
+        params = super().get_connection_params()
+        forward = params.pop("forward_writes", False)
+        if not isinstance(forward, bool):
+            raise ImproperlyConfigured(
+                f"settings.DATABASES[{self.alias!r}]['OPTIONS']['forward_writes'] is {forward!r}: "
+                "pass True or False"
+            )
+        self.forward_writes = forward
+        return params
+
     def get_new_connection(self, conn_params):
         # Resident before the file is opened: the connection gets the guard's
         # VFS (execution-time gate, IMMEDIATE escalation, WAL) as well as its
         # authorizer.
         litefs_guard.ensure_loaded()
-        return super().get_new_connection(conn_params)
+        conn = super().get_new_connection(conn_params)
+        if self.forward_writes:
+            try:
+                _forward_on(conn, self.alias)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
 
     def create_cursor(self, name=None):
         return self.connection.cursor(factory=GuardedCursorWrapper)

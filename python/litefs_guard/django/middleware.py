@@ -49,7 +49,9 @@ from django.http import HttpResponse
 
 import litefs_guard
 
-__all__ = ["ReplayOnPrimaryMiddleware"]
+from .read_your_writes import ReadYourWritesMiddleware
+
+__all__ = ["ReadYourWritesMiddleware", "ReplayOnPrimaryMiddleware"]
 
 #: Response header Fly.io's proxy acts on.
 FLY_REPLAY = "fly-replay"
