@@ -7,12 +7,16 @@
 use super::backstop::Evidence;
 use super::policy::Outside;
 use crate::error::Error;
+use crate::halt_lock;
+use crate::litefs_files;
+use crate::location::Located;
 use crate::role::Marker;
 use crate::role::{self, Role};
 use crate::sqlite_api::{self, api};
 use libsqlite3_sys as ffi;
 use std::ffi::{c_int, c_void};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub(super) type BusyFn = unsafe extern "C" fn(*mut c_void) -> c_int;
 
@@ -122,5 +126,38 @@ impl Outside for Links {
 
     fn errno(&self) -> i32 {
         std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    }
+
+    // A main database file's halt lock is registered under the address of
+    // its evidence, which its `-wal` and `-journal` share.
+
+    fn halt_take(&self, db: &Path, timeout: Duration) -> Result<(), halt_lock::AcquireError> {
+        if self.evidence.is_null() {
+            return Err(halt_lock::AcquireError::Failed(
+                "the file has no state to keep it in".into(),
+            ));
+        }
+        halt_lock::take(self.evidence as usize, db, timeout)
+    }
+
+    fn halt_lost(&self) -> Option<String> {
+        if self.evidence.is_null() {
+            return None;
+        }
+        halt_lock::lost(self.evidence as usize)
+    }
+
+    fn halt_give_back(&self) {
+        if !self.evidence.is_null() {
+            halt_lock::give_back(self.evidence as usize);
+        }
+    }
+
+    fn txid(&self, db: &Path) -> Option<u64> {
+        let l = Located {
+            mount: db.parent()?.to_path_buf(),
+            db: db.to_path_buf(),
+        };
+        litefs_files::position(&l).ok().map(|p| p.txid)
     }
 }

@@ -288,10 +288,19 @@ pub(super) unsafe extern "C" fn x_file_control<const A: bool>(
                 let az = arg as *mut *mut c_char;
                 // SAFETY: SQLite passes char*[3]: error out, pragma name, value.
                 let (name, value) = unsafe { (cstr(*az.add(1)), cstr(*az.add(2))) };
-                if let Err(e) = st.guard.pragma(&st.links, name, value) {
-                    // SAFETY: SQLite frees az[0] with sqlite3_free.
-                    unsafe { *az = api().string(&e.message()) };
-                    return e.code();
+                match st.guard.pragma(&st.links, name, value) {
+                    Err(e) => {
+                        // SAFETY: SQLite frees az[0] with sqlite3_free.
+                        unsafe { *az = api().string(&e.message()) };
+                        return e.code();
+                    }
+                    Ok(Some(answer)) => {
+                        // The guard's own pragma: its answer is the result row.
+                        // SAFETY: as above.
+                        unsafe { *az = api().string(&answer) };
+                        return ffi::SQLITE_OK;
+                    }
+                    Ok(None) => {}
                 }
             }
             ffi::SQLITE_FCNTL_COMMIT_PHASETWO => st.guard.committed(&st.links),
@@ -360,6 +369,6 @@ pub(super) unsafe extern "C" fn x_shm_unmap<const A: bool>(
     boundary(ffi::SQLITE_IOERR, || {
         // SAFETY: see above.
         let (st, mut base) = unsafe { parts::<A>(f) };
-        st.guard.shm_unmap(&mut base, delete)
+        st.guard.shm_unmap(&mut base, &st.links, delete)
     })
 }
