@@ -191,7 +191,9 @@ fn move_high(fd: OwnedFd, floor: RawFd) -> std::io::Result<OwnedFd> {
 }
 
 /// The blocking request (`F_OFD_SETLKW`, write lock, byte 72, one byte).
-fn request(fd: RawFd) -> Result<(), i32> {
+/// An interrupted wait is asked again while `wanted` says so (a flush of the
+/// description by an abandoning caller also ends it with EINTR).
+fn request(fd: RawFd, wanted: &dyn Fn() -> bool) -> Result<(), i32> {
     // SAFETY: flock is plain old data; all-zero is valid (l_pid must be 0 for OFD).
     let mut fl: libc::flock = unsafe { std::mem::zeroed() };
     fl.l_type = libc::F_WRLCK as i16;
@@ -207,7 +209,7 @@ fn request(fd: RawFd) -> Result<(), i32> {
         let errno = std::io::Error::last_os_error()
             .raw_os_error()
             .unwrap_or(libc::EIO);
-        if errno != libc::EINTR {
+        if errno != libc::EINTR || !wanted() {
             return Err(errno);
         }
         // A signal for this thread: ask again (the caller bounds the wait).
@@ -253,8 +255,9 @@ pub fn acquire(db: &Path, timeout: Duration) -> Result<Held, AcquireError> {
         let shared = shared.clone();
         let fd = theirs.as_raw_fd();
         move || {
-            let r = request(fd);
             let (m, cv) = &*shared;
+            let wanted = || matches!(*m.lock().unwrap_or_else(|e| e.into_inner()), Wait::Waiting);
+            let r = request(fd, &wanted);
             let mut w = m.lock().unwrap_or_else(|e| e.into_inner());
             match *w {
                 Wait::Abandoned => {

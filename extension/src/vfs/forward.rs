@@ -35,7 +35,7 @@
 //! `LITEFS_GUARD_HALT_TIMEOUT_MS` (SQLITE_BUSY after it).
 
 use super::*;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The forwarding state of one main database file.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -55,6 +55,10 @@ pub(in crate::vfs) struct Forwarding {
     /// The TXID `NAME-pos` showed after this connection's last forwarded
     /// write transaction (its read floor: the primary has it).
     pub last_txid: Option<u64>,
+    /// When the wait of the current write for the halt lock ends: SQLite's
+    /// busy handler may retry a write answered SQLITE_BUSY, and the retries
+    /// share one LITEFS_GUARD_HALT_TIMEOUT_MS (then answer at once).
+    pub deadline: Option<Instant>,
 }
 
 /// `ON`/`OFF` (and SQLite's other boolean words), as SQLite's own boolean
@@ -110,10 +114,23 @@ impl Guard {
     /// Takes the halt lock (bounded); Err is the code to answer, logged.
     fn halt_take<S: Outside>(&mut self, out: &S) -> Result<(), c_int> {
         let ms = self.rules.halt_timeout_ms;
-        match out.halt_take(&self.db_path, Duration::from_millis(ms)) {
+        let bound = Duration::from_millis(ms);
+        let now = Instant::now();
+        // A deadline long past belongs to an earlier write: start afresh.
+        let deadline = match self.fwd.deadline {
+            Some(d) if now < d + bound => d,
+            _ => now + bound,
+        };
+        self.fwd.deadline = Some(deadline);
+        let r = match deadline.checked_duration_since(now) {
+            Some(left) if !left.is_zero() => out.halt_take(&self.db_path, left),
+            _ => Err(halt_lock::AcquireError::Timeout),
+        };
+        match r {
             Ok(()) => {
                 self.fwd.held = true;
                 self.fwd.wrote = false;
+                self.fwd.deadline = None;
                 Ok(())
             }
             Err(e) => {
