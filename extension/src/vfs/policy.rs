@@ -1616,6 +1616,37 @@ mod tests {
     }
 
     #[test]
+    fn busy_handler_retries_share_one_halt_timeout() {
+        let mut base = FakeBase::default();
+        let out = replica();
+        let mut g = forwarding(Kind::MainDb);
+        g.rules.halt_timeout_ms = 200;
+        wal_begin(&mut g, &mut base, &out);
+        g.shm_lock(&mut base, &out, 3, 1, LOCK_SH);
+        out.halt.borrow_mut().refuse = Some(halt_lock::AcquireError::Timeout);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_BUSY
+        );
+        assert_eq!(out.halt.borrow().takes, 1);
+        // Past the deadline, a retry answers at once without another wait.
+        g.fwd.deadline = Some(std::time::Instant::now() - std::time::Duration::from_millis(1));
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_BUSY
+        );
+        assert_eq!(out.halt.borrow().takes, 1, "no second wait");
+        // Long after it, a new write waits again (and here gets it).
+        g.fwd.deadline = Some(std::time::Instant::now() - std::time::Duration::from_millis(500));
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        assert_eq!(out.halt.borrow().takes, 2);
+        assert_eq!(g.fwd.deadline, None);
+    }
+
+    #[test]
     fn a_lost_halt_lock_fails_the_commit_before_its_commit_frame() {
         let mut base = FakeBase::default();
         let out = Fake {
