@@ -394,10 +394,8 @@ mod tests {
         fl.l_start = HALT_BYTE;
         fl.l_len = 1;
         // SAFETY: an open descriptor and a valid flock.
-        assert_eq!(
-            unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) },
-            0
-        );
+        let rc = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
+        assert_eq!(rc, 0);
         f
     }
 
