@@ -166,6 +166,25 @@ fn replica_writes_succeed_only_with_forwarding_and_only_under_the_halt_lock() {
     no_halt(&sim);
     assert_eq!(count(&p), 5);
 
+    // Every write the replica's node made went through under the halt lock.
+    let log = sim.log().unwrap();
+    let writes: Vec<_> = log
+        .iter()
+        .filter(|e| e.node() == Some("n2") && e.op() == Some("write") && e.result() == Some("accepted"))
+        .collect();
+    assert!(!writes.is_empty());
+    for w in &writes {
+        assert_eq!(w.get("via"), Some("halt"), "{w:?}");
+    }
+    let halt_events = log
+        .iter()
+        .filter(|e| e.node() == Some("n2") && e.op() == Some("halt"))
+        .count();
+    assert!(
+        halt_events >= 6,
+        "three forwarded transactions: acquired and released each"
+    );
+
     // Off again: refused as before, nothing taken.
     assert_eq!(pragma(&r, "PRAGMA litefs_forward = OFF"), "0");
     let e = must_fail(
