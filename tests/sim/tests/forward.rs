@@ -457,3 +457,65 @@ fn halt_timeout_child() {
     }
     println!("timed out after {took:?}");
 }
+
+const ROLLBACK_CHILD: &str = "rollback_journal_child";
+
+/// Rollback-journal mode (LITEFS_GUARD_WAL=0): an autocommit write takes the
+/// halt lock at RESERVED, an explicit transaction before SHARED; both let it
+/// go at the last unlock.
+#[test]
+fn forwarding_in_rollback_journal_mode() {
+    require_fuse!();
+    let _serial = serial();
+    let sim = start(&["n1", "n2"]);
+    let out = run_child(
+        ROLLBACK_CHILD,
+        &tempfile_dir(),
+        &[
+            ("LITEFS_GUARD_WAL", "0"),
+            ("LITEFS_GUARD_FORWARD", "1"),
+            ("FWD_P", sim.path("n1", "rb.db").to_str().unwrap()),
+            ("FWD_R", sim.path("n2", "rb.db").to_str().unwrap()),
+            ("FWD_SOCK", socket(&sim).to_str().unwrap()),
+        ],
+    );
+    assert!(out.contains("rollback ok"), "{out}");
+    assert_eq!(halts(&sim), "ok count=0");
+}
+
+#[test]
+fn rollback_journal_child() {
+    if !am_child(ROLLBACK_CHILD) {
+        return;
+    }
+    load_guard(&so_path());
+    let var = |k: &str| PathBuf::from(std::env::var_os(k).unwrap());
+    let sock = var("FWD_SOCK");
+    let p = Connection::open(var("FWD_P")).unwrap();
+    assert_eq!(pragma(&p, "PRAGMA journal_mode"), "delete");
+    p.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let r = Connection::open(var("FWD_R")).unwrap();
+    r.busy_timeout(Duration::from_secs(2)).unwrap();
+    assert_eq!(pragma(&r, "PRAGMA journal_mode"), "delete");
+    r.execute("INSERT INTO t VALUES (2)", []).unwrap();
+    assert_eq!(control(&sock, "halts"), "ok count=0");
+    r.execute_batch("BEGIN; SELECT count(*) FROM t;").unwrap();
+    assert_eq!(control(&sock, "halts"), "ok count=1 rb.db:n2");
+    r.execute("INSERT INTO t VALUES (3)", []).unwrap();
+    r.execute_batch("COMMIT").unwrap();
+    assert_eq!(control(&sock, "halts"), "ok count=0");
+    r.execute_batch("BEGIN; INSERT INTO t VALUES (4);").unwrap();
+    r.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(control(&sock, "halts"), "ok count=0");
+    assert_eq!(count(&p), 3);
+    // Forwarding off: refused as before.
+    pragma(&r, "PRAGMA litefs_forward = OFF");
+    let e = must_fail(
+        "insert, forwarding off",
+        r.execute("INSERT INTO t VALUES (5)", []),
+    );
+    assert_eq!(e.code, SQLITE_AUTH, "{e}");
+    assert_eq!(count(&p), 3);
+    println!("rollback ok");
+}
