@@ -472,6 +472,16 @@ mod tests {
     }
 
     #[test]
+    fn a_hold_older_than_the_bound_counts_as_lost() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("app.db");
+        std::fs::write(lock_path(&db), b"").unwrap();
+        let mut held = acquire(&db, Duration::from_secs(5)).unwrap();
+        held.since -= MAX_HOLD + Duration::from_secs(1);
+        assert!(held.lost().unwrap().contains("longer than 20 s"));
+    }
+
+    #[test]
     fn a_missing_lock_file_fails_at_once() {
         let d = tempfile::tempdir().unwrap();
         let e = acquire(&d.path().join("none.db"), Duration::from_secs(5)).unwrap_err();

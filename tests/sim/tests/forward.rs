@@ -280,6 +280,33 @@ fn a_fork_mid_transaction_fails_the_commit_and_applies_nothing() {
     }
 }
 
+/// LiteFS lets a halt lock expire (30 s; the sim here 400 ms): the
+/// transaction that held it fails at COMMIT with nothing applied.
+#[test]
+fn an_expired_halt_lock_fails_the_commit_and_applies_nothing() {
+    require_fuse!();
+    let _serial = serial();
+    let sim = Sim::start_with(common::opts(&["n1", "n2"]).halt_expiry_ms(400)).expect("start litefs-sim");
+    let p = open(&sim.path("n1", "app.db"));
+    p.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let r = forwarding(&sim);
+    r.execute_batch("BEGIN; INSERT INTO t VALUES (2);").unwrap();
+    held_by_n2(&sim);
+    std::thread::sleep(Duration::from_millis(800));
+    no_halt(&sim);
+    let e = must_fail("commit after expiry", r.execute_batch("COMMIT"));
+    assert_eq!(e.code, SQLITE_READONLY, "{e}");
+    if !r.is_autocommit() {
+        r.execute_batch("ROLLBACK").unwrap();
+    }
+    no_halt(&sim);
+    assert_eq!(count(&p), 1, "nothing applied");
+    // A short transaction afterwards goes through.
+    r.execute("INSERT INTO t VALUES (3)", []).unwrap();
+    assert_eq!(count(&p), 2);
+}
+
 const EXIT_CHILD: &str = "exit_mid_transaction_child";
 const TIMEOUT_CHILD: &str = "halt_timeout_child";
 
