@@ -202,6 +202,17 @@ impl ConnState {
         unsafe { (api().db_readonly)(self.db, schema.as_ptr()) == 1 }
     }
 
+    /// Whether `PRAGMA litefs_forward` is on for the main database.
+    pub fn main_forwarding(&self) -> bool {
+        vfs::forwarding(self.schema_file(c"main"))
+    }
+
+    /// The TXID the main database's last forwarded write transaction left
+    /// in `NAME-pos` on this connection (its read floor), if any.
+    pub fn main_forwarded_txid(&self) -> Option<u64> {
+        vfs::forwarded_txid(self.schema_file(c"main"))
+    }
+
     /// Whether the main database is gated by the VFS.
     /// The last read of main that the read floor or staleness limit
     /// refused (see `PRAGMA litefs_min_txid`), as logged.
@@ -286,6 +297,12 @@ impl ConnState {
         };
         let role = self.role_for(&l.mount, Some(&l.db));
         vfs::record_verdict(file, role.may_write());
+        // Write forwarding: a replica that knows its primary may write once
+        // it holds the halt lock, which the VFS takes for the transaction
+        // (and the gate then requires).
+        if vfs::forwarding(file) && role.primary_host().is_some() {
+            return ffi::SQLITE_OK;
+        }
         if let Some(why) = role.refusal() {
             sqlite_api::log(ffi::SQLITE_AUTH, &Error::WriteRefused { db: l.db, why });
             return ffi::SQLITE_DENY;

@@ -88,6 +88,23 @@ pub enum Error {
          connection, and here several connections share the file"
     )]
     PragmaSharedCache(&'static str),
+    /// Write forwarding: the halt lock was not granted within the bound.
+    #[error(
+        "write to {} not forwarded: LiteFS's halt lock was not granted within {ms} ms \
+         (LITEFS_GUARD_HALT_TIMEOUT_MS); another node or process may be holding it",
+        db.display()
+    )]
+    HaltTimeout { db: PathBuf, ms: u64 },
+    /// Write forwarding: the halt lock could not be taken.
+    #[error("write to {} not forwarded: LiteFS's halt lock could not be taken: {why}", db.display())]
+    HaltFailed { db: PathBuf, why: String },
+    /// Write forwarding: the halt lock this transaction held is gone.
+    #[error(
+        "write to {} refused: the halt lock this forwarded transaction held {why}; nothing was \
+         committed, run the transaction again",
+        db.display()
+    )]
+    HaltLost { db: PathBuf, why: String },
 
     // SQL function errors (shown without the prefix).
     #[error("{name}() takes {expected}, got {got} argument(s)")]
@@ -134,7 +151,10 @@ impl Error {
     pub fn code(&self) -> c_int {
         match self {
             Error::Sqlite { rc, .. } | Error::WalSwitch { rc, .. } => *rc,
-            Error::WriteRefused { .. } => ffi::SQLITE_READONLY,
+            Error::WriteRefused { .. } | Error::HaltFailed { .. } | Error::HaltLost { .. } => {
+                ffi::SQLITE_READONLY
+            }
+            Error::HaltTimeout { .. } => ffi::SQLITE_BUSY,
             Error::HotJournal { .. } => ffi::SQLITE_READONLY_ROLLBACK,
             Error::MountGone { .. } => ffi::SQLITE_CANTOPEN,
             Error::WaitInterrupted | Error::FloorInterrupted { .. } => ffi::SQLITE_INTERRUPT,

@@ -314,6 +314,13 @@ fn config(state: &ConnState, args: &[Arg]) -> Result<Value, Error> {
         "vfs": state.main_is_gated(),
         "immediate": s.immediate,
         "keep_wal": s.keep_wal,
+        "forward": s.forward,
+        "halt_timeout_ms": s.halt_timeout_ms,
+        // This connection's PRAGMA litefs_forward, and the TXID its last
+        // forwarded write produced (its read floor). TODO: feed it to the
+        // litefs_min_txid floor once that lands.
+        "forwarding": state.main_forwarding(),
+        "forwarded_txid": state.main_forwarded_txid(),
         "require_fuse": s.require_fuse,
         // What LiteFS would refuse in the file; the guard loaded regardless.
         "config_problems": s.config.as_ref().map_or_else(Vec::new, |c| c.document.problems.iter().map(ToString::to_string).collect()),

@@ -49,6 +49,12 @@ pub struct Settings {
     pub require_fuse: bool,
     /// Put guarded databases in WAL on the primary and refuse leaving it.
     pub keep_wal: bool,
+    /// Write forwarding through LiteFS's halt lock, the default of each
+    /// connection's `PRAGMA litefs_forward` (LITEFS_GUARD_FORWARD).
+    pub forward: bool,
+    /// How long a forwarding write waits for the halt lock before
+    /// SQLITE_BUSY (LITEFS_GUARD_HALT_TIMEOUT_MS).
+    pub halt_timeout_ms: u64,
     /// The litefs.yml read, if any. It may hold problems LiteFS would
     /// refuse (`document.problems`, for `litefs_config()` to report): the
     /// guard only needs `fuse.dir`, and only when LITEFS_GUARD_DIR is unset.
@@ -201,6 +207,12 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, Error> {
     };
     let immediate = parse_bool("LITEFS_GUARD_IMMEDIATE", var("LITEFS_GUARD_IMMEDIATE")?, true)?;
     let keep_wal = parse_bool("LITEFS_GUARD_WAL", var("LITEFS_GUARD_WAL")?, true)?;
+    let forward = parse_bool("LITEFS_GUARD_FORWARD", var("LITEFS_GUARD_FORWARD")?, false)?;
+    let halt_timeout_ms = parse_ms(
+        "LITEFS_GUARD_HALT_TIMEOUT_MS",
+        var("LITEFS_GUARD_HALT_TIMEOUT_MS")?,
+        DEFAULT_HALT_TIMEOUT_MS,
+    )?;
     // Paths are taken byte for byte.
     let env_dir = match raw("LITEFS_GUARD_DIR") {
         Some(d) => Some(validate_dir("LITEFS_GUARD_DIR", &d)?),
@@ -261,9 +273,32 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, Error> {
         immediate,
         require_fuse,
         keep_wal,
+        forward,
+        halt_timeout_ms,
         config,
         config_error,
     })
+}
+
+/// LITEFS_GUARD_HALT_TIMEOUT_MS's default.
+pub const DEFAULT_HALT_TIMEOUT_MS: u64 = 5000;
+/// Its largest value: a wait for the halt lock stays well under the lock's
+/// own 30-second lifetime on LiteFS.
+pub const MAX_HALT_TIMEOUT_MS: u64 = 20_000;
+
+/// A number of milliseconds, 1 to [`MAX_HALT_TIMEOUT_MS`]; blank is the default.
+fn parse_ms(var: &'static str, value: Option<String>, default: u64) -> Result<u64, Error> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(ms) if (1..=MAX_HALT_TIMEOUT_MS).contains(&ms) => Ok(ms),
+            _ => Err(Error::Invalid {
+                var,
+                value: value.clone().unwrap_or_default(),
+                reason: format!("use a number of milliseconds from 1 to {MAX_HALT_TIMEOUT_MS}"),
+            }),
+        },
+    }
 }
 
 /// Names the litefs.yml to read; when set (non-empty), no search happens.
@@ -461,6 +496,29 @@ mod tests {
             e.to_string(),
             "LITEFS_GUARD_IMMEDIATE=\"maybe\" is not valid: use 1 or 0"
         );
+    }
+
+    #[test]
+    fn forwarding_settings() {
+        let s = from_env(env(&[])).unwrap();
+        assert!(!s.forward, "forwarding is off by default");
+        assert_eq!(s.halt_timeout_ms, DEFAULT_HALT_TIMEOUT_MS);
+        let s = from_env(env(&[
+            ("LITEFS_GUARD_FORWARD", "on"),
+            ("LITEFS_GUARD_HALT_TIMEOUT_MS", " 250 "),
+        ]))
+        .unwrap();
+        assert!(s.forward);
+        assert_eq!(s.halt_timeout_ms, 250);
+        let e = from_env(env(&[("LITEFS_GUARD_FORWARD", "sometimes")])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "LITEFS_GUARD_FORWARD=\"sometimes\" is not valid: use 1 or 0"
+        );
+        for bad in ["0", "-5", "20001", "5s", "1e3"] {
+            let e = from_env(env(&[("LITEFS_GUARD_HALT_TIMEOUT_MS", bad)])).unwrap_err();
+            assert!(e.to_string().contains("from 1 to 20000"), "{bad}: {e}");
+        }
     }
 
     #[test]

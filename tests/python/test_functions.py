@@ -13,7 +13,8 @@ CONFIG_KEYS = {
     "version", "mount_dir", "mount_source", "database", "guarded", "marker", "config_file", "config_error",
     "config_problems", "role",
     "is_primary", "may_write", "primary", "halt_lock", "reason", "last_refusal", "vfs", "immediate",
-    "keep_wal", "require_fuse", "litefs",
+    "keep_wal", "require_fuse", "litefs", "forward", "halt_timeout_ms", "forwarding",
+    "forwarded_txid",
 }
 
 
@@ -40,6 +41,8 @@ def test_values_on_primary(node):
     assert cfg["vfs"] is True and cfg["immediate"] is True and cfg["keep_wal"] is True
     assert cfg["require_fuse"] is False
     assert cfg["version"] == VERSION
+    assert cfg["forward"] is False and cfg["halt_timeout_ms"] == 5000
+    assert cfg["forwarding"] is False and cfg["forwarded_txid"] is None
 
 
 def test_values_on_replica(node):

@@ -206,3 +206,33 @@ def test_last_close_on_replica_does_not_checkpoint(node):
     before = sha(node.db)
     reader.close()
     assert sha(node.db) == before, "closing on a replica rewrote app.db"
+
+
+def test_forward_pragma_reads_and_switches(node):
+    conn = node.connect()
+    assert conn.execute("PRAGMA litefs_forward").fetchone()[0] == "0"
+    assert conn.execute("PRAGMA litefs_forward = ON").fetchone()[0] == "1"
+    assert conn.execute("PRAGMA litefs_forward").fetchone()[0] == "1"
+    with pytest.raises(sqlite3.OperationalError, match="use ON or OFF"):
+        conn.execute("PRAGMA litefs_forward = sometimes").fetchall()
+    assert conn.execute("PRAGMA litefs_forward = off").fetchone()[0] == "0"
+    # On the primary forwarding changes nothing.
+    conn.execute("PRAGMA litefs_forward = 1")
+    conn.execute("INSERT INTO log VALUES ('primary, forwarding on')")
+
+
+def test_forwarding_without_a_halt_lock_to_take_is_refused_and_nothing_changes(node):
+    """A replica whose mount has no NAME-lock (not LiteFS): the halt lock
+    cannot be taken, so the write is refused at the lock, as without forwarding."""
+    node.replica("node-b")
+    conn = node.connect()
+    conn.execute("PRAGMA litefs_forward = ON")
+    before_rows, before_files = node.counts(conn), node.files()
+    assert_refused(conn, "INSERT INTO log VALUES ('x')", codes=(SQLITE_READONLY,))
+    conn.execute("BEGIN")
+    assert_refused(conn, "INSERT INTO log VALUES ('y')", codes=(SQLITE_READONLY,))
+    conn.execute("ROLLBACK")
+    assert node.counts(conn) == before_rows and node.files() == before_files
+    # Off again: refused at prepare, as before.
+    conn.execute("PRAGMA litefs_forward = OFF")
+    assert_refused(conn, "INSERT INTO log VALUES ('z')", codes=(SQLITE_AUTH,))

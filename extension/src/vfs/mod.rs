@@ -128,3 +128,15 @@ pub fn last_refusal(f: *mut ffi::sqlite3_file) -> Option<String> {
 pub fn record_verdict(f: *mut ffi::sqlite3_file, may_write: bool) {
     layout::with_state(f, |s, _| s.guard.note(may_write));
 }
+
+/// Whether `PRAGMA litefs_forward` is on for this main database file
+/// (false for files not ours).
+pub fn forwarding(f: *mut ffi::sqlite3_file) -> bool {
+    layout::with_state(f, |s, _| s.guard.forwarding_on()).unwrap_or(false)
+}
+
+/// The TXID this file's connection's last forwarded write transaction left
+/// in `NAME-pos` (its read floor), if any.
+pub fn forwarded_txid(f: *mut ffi::sqlite3_file) -> Option<u64> {
+    layout::with_state(f, |s, _| s.guard.forwarded_txid()).flatten()
+}

@@ -7,7 +7,9 @@
 use super::backstop::Evidence;
 use super::policy::Outside;
 use crate::error::Error;
+use crate::halt_lock;
 use crate::litefs_files::{self, Unreadable};
+use crate::location::Located;
 use crate::position::{Lag, Position};
 use crate::role::Marker;
 use crate::role::{self, Role};
@@ -154,5 +156,38 @@ impl Outside for Links {
 
     fn shared_cache(&self) -> bool {
         self.shared
+    }
+
+    // A main database file's halt lock is registered under the address of
+    // its evidence, which its `-wal` and `-journal` share.
+
+    fn halt_take(&self, db: &Path, timeout: Duration) -> Result<(), halt_lock::AcquireError> {
+        if self.evidence.is_null() {
+            return Err(halt_lock::AcquireError::Failed(
+                "the file has no state to keep it in".into(),
+            ));
+        }
+        halt_lock::take(self.evidence as usize, db, timeout)
+    }
+
+    fn halt_lost(&self) -> Option<String> {
+        if self.evidence.is_null() {
+            return None;
+        }
+        halt_lock::lost(self.evidence as usize)
+    }
+
+    fn halt_give_back(&self) {
+        if !self.evidence.is_null() {
+            halt_lock::give_back(self.evidence as usize);
+        }
+    }
+
+    fn txid(&self, db: &Path) -> Option<u64> {
+        let l = Located {
+            mount: db.parent()?.to_path_buf(),
+            db: db.to_path_buf(),
+        };
+        litefs_files::position(&l).ok().map(|p| p.txid)
     }
 }

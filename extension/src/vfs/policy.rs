@@ -18,6 +18,7 @@ use super::locks::{WalLocks, WAL_CKPT_LOCK, WAL_NREADER, WAL_READ_LOCK0, WAL_WRI
 use super::verdict::{RecentVerdict, AUTHORIZER_REUSE, CHECKPOINT_REUSE};
 use super::Kind;
 use crate::error::Error;
+use crate::halt_lock;
 use crate::litefs_files::Unreadable;
 use crate::position::{Lag, Position};
 use crate::role::Marker;
@@ -28,6 +29,9 @@ use libsqlite3_sys as ffi;
 use std::ffi::c_int;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+#[path = "forward.rs"]
+mod forward;
 
 /// The file below the guard (the base VFS's file), as the policy uses it.
 pub(super) trait BaseFile {
@@ -73,6 +77,16 @@ pub(super) trait Outside {
     fn interrupted(&self) -> bool;
     /// Several connections share this file (shared-cache mode).
     fn shared_cache(&self) -> bool;
+    /// Write forwarding: takes the halt lock of `db` for this file (a main
+    /// database), waiting at most `timeout` (see `forward`).
+    fn halt_take(&self, db: &Path, timeout: std::time::Duration) -> Result<(), halt_lock::AcquireError>;
+    /// Why the halt lock vouching for this file's main database is lost;
+    /// None while it is held, or when there is none.
+    fn halt_lost(&self) -> Option<String>;
+    /// Releases this file's halt lock, if it holds one.
+    fn halt_give_back(&self);
+    /// The TXID `NAME-pos` shows now for the database `db`.
+    fn txid(&self, db: &Path) -> Option<u64>;
 }
 
 /// What a `PRAGMA` reaching the main database file comes to.
@@ -92,6 +106,7 @@ const PRAGMAS: &[(&str, PragmaFn)] = &[
     ("litefs_min_txid", Guard::pragma_min_txid),
     ("litefs_wait_ms", Guard::pragma_wait_ms),
     ("litefs_max_lag_ms", Guard::pragma_max_lag_ms),
+    ("litefs_forward", Guard::forward_pragma),
 ];
 
 /// What an open file copies from the settings its VFS wrapper was made with.
@@ -103,6 +118,10 @@ pub(super) struct Rules {
     immediate: bool,
     /// Refuse leaving WAL (LITEFS_GUARD_WAL).
     keep_wal: bool,
+    /// Forward writes by default (LITEFS_GUARD_FORWARD).
+    forward: bool,
+    /// LITEFS_GUARD_HALT_TIMEOUT_MS.
+    halt_timeout_ms: u64,
 }
 
 impl Rules {
@@ -112,6 +131,8 @@ impl Rules {
             require_fuse: s.require_fuse,
             immediate: s.immediate,
             keep_wal: s.keep_wal,
+            forward: s.forward,
+            halt_timeout_ms: s.halt_timeout_ms,
         }
     }
 }
@@ -144,6 +165,8 @@ pub(super) struct Guard {
     /// The read check passed at xLock(SHARED) for the read transaction
     /// being started: its read mark (WAL mode) needs no second one.
     read_checked: bool,
+    /// Write forwarding (see `forward`).
+    fwd: forward::Forwarding,
 }
 
 thread_local! {
@@ -210,6 +233,10 @@ impl Guard {
             verdict: RecentVerdict::default(),
             lock: ffi::SQLITE_LOCK_NONE,
             leaving_wal: false,
+            fwd: forward::Forwarding {
+                on: rules.forward,
+                ..Default::default()
+            },
         }
     }
 
@@ -324,6 +351,7 @@ impl Guard {
     /// delete that follows in DELETE mode.
     pub(super) fn closing<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S) {
         self.wal.release(&mut |o, n, fl| base.shm_lock(o, n, fl));
+        self.forward_done(out);
         if self.kind == Kind::Journal {
             let vouched = out.evidence().holds().then(|| self.db_path.clone());
             CLOSED_JOURNAL.with(|c| *c.borrow_mut() = vouched);
@@ -368,6 +396,13 @@ impl Guard {
                 // A frame header (24 bytes after the 32-byte WAL header) whose
                 // "database size" field is set marks a commit.
                 let commit = n == 24 && off >= 32 && bytes(8)[4..8] != [0, 0, 0, 0];
+                // A forwarded transaction's lock must still be held as it commits.
+                if commit {
+                    if let Err(rc) = self.halt_check(out) {
+                        self.backstop = backstop;
+                        return Err(rc);
+                    }
+                }
                 backstop.wal_write(&mut ev, off, n as i64, commit, &mut || self.gate(out))
             }
         };
@@ -430,6 +465,9 @@ impl Guard {
             ffi::SQLITE_LOCK_RESERVED => {
                 // The rollback-journal write gate (the WAL one is in xShmLock).
                 if !self.guard_reserved {
+                    if let Err(rc) = self.forward_at_write_lock(out, false) {
+                        return rc;
+                    }
                     if let Err(rc) = self.gate(out) {
                         return rc;
                     }
@@ -448,6 +486,10 @@ impl Guard {
                         return rc;
                     }
                     self.read_checked = true;
+                    if self.fwd.on && !self.shm_mapped && !self.in_wal_mode(base) {
+                        // Rollback mode: the read lock is next.
+                        self.forward_before_read(out);
+                    }
                 }
                 let rc = base.lock(level);
                 if rc != ffi::SQLITE_OK
@@ -567,6 +609,8 @@ impl Guard {
             if level == ffi::SQLITE_LOCK_NONE {
                 self.rollback_declined = false;
                 self.read_checked = false;
+                // No read lock left: a forwarded transaction's halt lock goes.
+                self.forward_done(out);
                 // Safety net: a transaction that failed before taking a read
                 // slot must not leave the escalated write lock behind.
                 self.wal.release_if_idle(&mut |o, n, fl| base.shm_lock(o, n, fl));
@@ -725,6 +769,15 @@ impl Guard {
                 return rc;
             }
         }
+        if !unlock && writing && offset == WAL_WRITE_LOCK && n == 1 {
+            // A write transaction: forwarding takes (or checks) the halt lock.
+            // Outside an explicit transaction SQLite retries this request
+            // after dropping its read lock when answered "busy".
+            let explicit = out.in_explicit_transaction();
+            if let Err(rc) = self.forward_at_write_lock(out, !explicit) {
+                return rc;
+            }
+        }
         // The lock state is moved out so the gate may borrow the rest of `self`.
         let mut wal = std::mem::take(&mut self.wal);
         let rc = wal.shm_lock(
@@ -753,6 +806,11 @@ impl Guard {
         let writer_done =
             unlock && n == 1 && (offset == WAL_WRITE_LOCK || offset == WAL_CKPT_LOCK) && !wal.guard_write;
         self.wal = wal;
+        if unlock && self.wal.read_slot.is_none() && !self.wal.sqlite_write && !self.wal.guard_write {
+            // This connection's read lock is gone: so is a forwarded
+            // transaction (LiteFS's release waits for every WAL lock).
+            self.forward_done(out);
+        }
         if writer_done {
             // A WAL write transaction or checkpoint ended.
             self.end_of_write(out);
@@ -770,6 +828,10 @@ impl Guard {
     /// (see the README's "IMMEDIATE for plain BEGIN").
     #[inline(always)]
     pub(super) fn shm_barrier<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S) {
+        if self.wal.read_slot.is_none() && !self.wal.guard_write && !self.wal.sqlite_write {
+            // Before the read lock: a forwarded transaction's halt lock.
+            self.forward_before_read(out);
+        }
         if self.wal.may_escalate() && self.escalation_candidate(out) {
             if self.role(out).may_write() {
                 self.note(true);
@@ -792,11 +854,18 @@ impl Guard {
         base.shm_barrier();
     }
 
-    pub(super) fn shm_unmap<B: BaseFile>(&mut self, base: &mut B, delete: c_int) -> c_int {
+    pub(super) fn shm_unmap<B: BaseFile, S: Outside>(
+        &mut self,
+        base: &mut B,
+        out: &S,
+        delete: c_int,
+    ) -> c_int {
         self.wal.release(&mut |o, n, fl| base.shm_lock(o, n, fl));
         self.wal.read_slot = None;
         self.shm_mapped = false;
-        base.shm_unmap(delete)
+        let rc = base.shm_unmap(delete);
+        self.forward_done(out);
+        rc
     }
 }
 
@@ -917,6 +986,20 @@ mod tests {
         clock: Cell<Duration>,
         interrupt: Cell<bool>,
         shared: bool,
+        halt: RefCell<FakeHalt>,
+    }
+
+    /// A fake halt lock (LiteFS's, node-wide: the role sees it held).
+    #[derive(Default)]
+    struct FakeHalt {
+        held: bool,
+        takes: u32,
+        gives: u32,
+        /// What the next take answers instead of granting it.
+        refuse: Option<halt_lock::AcquireError>,
+        /// Why it is lost, once lost.
+        lost: Option<String>,
+        txid: u64,
     }
 
     struct FakeEv(Rc<Cell<bool>>);
@@ -937,7 +1020,13 @@ mod tests {
         type Evidence = FakeEv;
         fn role(&self, _: &role::Target, _: Marker, _: bool) -> Role {
             self.lookups.set(self.lookups.get() + 1);
-            self.role.borrow().clone()
+            match self.role.borrow().clone() {
+                Role::Replica { primary, .. } => Role::Replica {
+                    primary,
+                    halt_lock: self.halt.borrow().held && self.halt.borrow().lost.is_none(),
+                },
+                r => r,
+            }
         }
         fn in_explicit_transaction(&self) -> bool {
             self.explicit
@@ -994,6 +1083,31 @@ mod tests {
         fn shared_cache(&self) -> bool {
             self.shared
         }
+        fn halt_take(&self, _: &Path, _: std::time::Duration) -> Result<(), halt_lock::AcquireError> {
+            let mut h = self.halt.borrow_mut();
+            assert!(!h.held, "taken twice");
+            h.takes += 1;
+            if let Some(e) = h.refuse.take() {
+                return Err(e);
+            }
+            h.held = true;
+            Ok(())
+        }
+        fn halt_lost(&self) -> Option<String> {
+            let h = self.halt.borrow();
+            h.held.then(|| h.lost.clone()).flatten()
+        }
+        fn halt_give_back(&self) {
+            let mut h = self.halt.borrow_mut();
+            if h.held {
+                h.held = false;
+                h.lost = None;
+                h.gives += 1;
+            }
+        }
+        fn txid(&self, _: &Path) -> Option<u64> {
+            Some(self.halt.borrow().txid)
+        }
     }
 
     fn primary() -> Fake {
@@ -1016,6 +1130,7 @@ mod tests {
             clock: Cell::new(Duration::ZERO),
             interrupt: Cell::new(false),
             shared: false,
+            halt: RefCell::default(),
         }
     }
 
@@ -1034,6 +1149,8 @@ mod tests {
             require_fuse: false,
             immediate: true,
             keep_wal,
+            forward: false,
+            halt_timeout_ms: 5000,
         }
     }
 
@@ -1471,7 +1588,7 @@ mod tests {
         // No read slot was taken; the database lock goes.
         g.unlock(&mut base, &out, ffi::SQLITE_LOCK_NONE);
         assert_eq!(base.shm.last(), Some(&(WAL_WRITE_LOCK, 1, UNLOCK_EXCL)));
-        assert_eq!(g.shm_unmap(&mut base, 0), ffi::SQLITE_OK);
+        assert_eq!(g.shm_unmap(&mut base, &out, 0), ffi::SQLITE_OK);
         assert_eq!(base.shm.len(), 2, "released exactly once");
     }
 
@@ -1753,5 +1870,382 @@ mod tests {
         // Later reads: SHARED stays held (WAL), only the read mark.
         assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_OK);
         assert_eq!(out.lag_reads.get(), 2);
+    }
+
+    // Write forwarding (`forward.rs`).
+
+    fn forwarding(kind: Kind) -> Guard {
+        let mut r = rules(true);
+        r.forward = true;
+        Guard::new(kind, "/litefs/app.db".into(), Path::new("/litefs"), false, r)
+    }
+
+    fn wal_begin(g: &mut Guard, base: &mut FakeBase, out: &Fake) {
+        g.shm_mapped(ffi::SQLITE_OK);
+        g.shm_barrier(base, out);
+    }
+
+    const UNLOCK_SH: c_int = ffi::SQLITE_SHM_UNLOCK | ffi::SQLITE_SHM_SHARED;
+
+    #[test]
+    fn the_forward_pragma_reads_and_switches_per_file() {
+        let out = replica();
+        let mut g = guard(Kind::MainDb);
+        assert_eq!(
+            g.pragma(&out, Some("litefs_forward"), None).unwrap(),
+            PragmaAnswer::Handled("0".into())
+        );
+        for (v, want) in [
+            ("ON", "1"),
+            ("off", "0"),
+            ("1", "1"),
+            ("'no'", "0"),
+            ("true", "1"),
+        ] {
+            assert_eq!(
+                g.pragma(&out, Some("LITEFS_FORWARD"), Some(v)).unwrap(),
+                PragmaAnswer::Handled(want.into()),
+                "{v}"
+            );
+        }
+        let e = g.pragma(&out, Some("litefs_forward"), Some("maybe")).unwrap_err();
+        assert_eq!(e.code(), ffi::SQLITE_ERROR);
+        assert!(e.message().contains("use ON or OFF"), "{}", e.message());
+        assert_eq!(
+            g.pragma(&out, Some("litefs_forward"), None).unwrap(),
+            PragmaAnswer::Handled("1".into())
+        );
+        // The default comes from the settings; other pragmas are not answered.
+        let mut g = forwarding(Kind::MainDb);
+        assert_eq!(
+            g.pragma(&out, Some("litefs_forward"), None).unwrap(),
+            PragmaAnswer::Handled("1".into())
+        );
+        assert_eq!(
+            g.pragma(&out, Some("cache_size"), Some("10")).unwrap(),
+            PragmaAnswer::NotOurs
+        );
+    }
+
+    #[test]
+    fn an_autocommit_write_is_sent_round_and_takes_the_halt_lock_before_its_read_lock() {
+        let mut base = FakeBase::default();
+        let out = Fake {
+            busy_retries: 5,
+            ..replica()
+        };
+        out.halt.borrow_mut().txid = 0x27;
+        let mut g = forwarding(Kind::MainDb);
+        wal_begin(&mut g, &mut base, &out);
+        assert_eq!(out.halt.borrow().takes, 0, "an autocommit read takes nothing");
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_OK);
+        // The write lock, read lock held: sent round, nothing taken yet.
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_BUSY
+        );
+        assert_eq!(out.halt.borrow().takes, 0);
+        assert_eq!(base.write_lock_requests(), 0);
+        // SQLite drops its read lock and starts again: the barrier takes it.
+        g.shm_lock(&mut base, &out, 3, 1, UNLOCK_SH);
+        assert_eq!(out.halt.borrow().gives, 0);
+        g.shm_barrier(&mut base, &out);
+        assert_eq!(out.halt.borrow().takes, 1, "taken before the read lock");
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_OK);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_OK,
+            "the gate sees the halt lock held"
+        );
+        assert!(out.evidence.get());
+        // The WAL's commit frame checks the lock is still held.
+        let mut wal = guard(Kind::Wal);
+        let commit_frame = [
+            0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        assert_eq!(wal.write(&mut base, &out, &commit_frame, 32), ffi::SQLITE_OK);
+        // Commit: the write lock goes, then the read lock, then the halt lock.
+        g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, UNLOCK_EXCL);
+        assert_eq!(out.halt.borrow().gives, 0, "not while the read lock is held");
+        g.shm_lock(&mut base, &out, 3, 1, UNLOCK_SH);
+        assert_eq!(out.halt.borrow().gives, 1);
+        assert_eq!(g.forwarded_txid(), Some(0x27));
+        assert_eq!(
+            g.read.min_txid, 0x27,
+            "the read floor rises to the forwarded write"
+        );
+        // The next autocommit read takes nothing.
+        g.shm_barrier(&mut base, &out);
+        assert_eq!(out.halt.borrow().takes, 1);
+        assert!(out.logs.borrow().is_empty(), "{:?}", out.logs.borrow());
+    }
+
+    #[test]
+    fn without_a_busy_handler_the_halt_lock_is_taken_at_the_write_lock() {
+        let mut base = FakeBase::default();
+        let out = replica();
+        let mut g = forwarding(Kind::MainDb);
+        wal_begin(&mut g, &mut base, &out);
+        g.shm_lock(&mut base, &out, 3, 1, LOCK_SH);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        assert_eq!(out.halt.borrow().takes, 1);
+        g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, UNLOCK_EXCL);
+        g.shm_lock(&mut base, &out, 3, 1, UNLOCK_SH);
+        assert_eq!(out.halt.borrow().gives, 1);
+    }
+
+    #[test]
+    fn an_explicit_transaction_takes_the_halt_lock_at_the_barrier_and_escalates() {
+        let mut base = FakeBase::default();
+        let out = Fake {
+            explicit: true,
+            ..replica()
+        };
+        let mut g = forwarding(Kind::MainDb);
+        wal_begin(&mut g, &mut base, &out);
+        assert_eq!(out.halt.borrow().takes, 1);
+        assert_eq!(base.write_lock_requests(), 1, "IMMEDIATE under the halt lock");
+        g.shm_lock(&mut base, &out, 3, 1, LOCK_SH);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        assert_eq!(base.write_lock_requests(), 1);
+        g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, UNLOCK_EXCL);
+        assert_eq!(out.halt.borrow().gives, 0);
+        g.shm_lock(&mut base, &out, 3, 1, UNLOCK_SH);
+        assert_eq!(out.halt.borrow().gives, 1, "after the read lock, exactly once");
+        // Closing later releases nothing more.
+        g.closing(&mut base, &out);
+        assert_eq!(out.halt.borrow().gives, 1);
+    }
+
+    #[test]
+    fn without_forwarding_or_a_known_primary_a_replica_refuses_as_before() {
+        for (fwd, primary) in [(false, true), (true, false)] {
+            let mut base = FakeBase::default();
+            let out = Fake {
+                busy_retries: 5,
+                ..replica()
+            };
+            if !primary {
+                *out.role.borrow_mut() = Role::Replica {
+                    primary: None,
+                    halt_lock: false,
+                };
+            }
+            let mut g = if fwd {
+                forwarding(Kind::MainDb)
+            } else {
+                guard(Kind::MainDb)
+            };
+            wal_begin(&mut g, &mut base, &out);
+            g.shm_lock(&mut base, &out, 3, 1, LOCK_SH);
+            assert_eq!(
+                g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+                ffi::SQLITE_READONLY,
+                "forward={fwd} primary known={primary}"
+            );
+            assert_eq!(out.halt.borrow().takes, 0);
+            assert_eq!(out.busy_calls.get(), 0, "not sent round");
+        }
+        // On the primary forwarding takes nothing.
+        let (mut base, out) = (FakeBase::default(), primary());
+        let mut g = forwarding(Kind::MainDb);
+        wal_begin(&mut g, &mut base, &out);
+        g.shm_lock(&mut base, &out, 3, 1, LOCK_SH);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        assert_eq!(out.halt.borrow().takes, 0);
+    }
+
+    #[test]
+    fn a_halt_lock_not_granted_in_time_is_busy_and_leaves_nothing_held() {
+        // Explicit: the barrier's failure is the write lock's answer; reads go on.
+        let mut base = FakeBase::default();
+        let out = Fake {
+            explicit: true,
+            ..replica()
+        };
+        out.halt.borrow_mut().refuse = Some(halt_lock::AcquireError::Timeout);
+        let mut g = forwarding(Kind::MainDb);
+        wal_begin(&mut g, &mut base, &out);
+        assert_eq!(base.write_lock_requests(), 0, "no escalation without it");
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_OK);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_BUSY
+        );
+        assert_eq!(out.halt.borrow().takes, 1, "one wait, not two");
+        assert!(out.logs.borrow()[0].1.contains("not granted within 5000 ms"));
+        g.shm_lock(&mut base, &out, 3, 1, UNLOCK_SH);
+        assert_eq!(out.halt.borrow().gives, 0);
+        assert!(!out.halt.borrow().held);
+        // Failed (no primary reachable): SQLITE_READONLY.
+        let (mut base, out) = (FakeBase::default(), replica());
+        out.halt.borrow_mut().refuse = Some(halt_lock::AcquireError::Failed("EIO".into()));
+        let mut g = forwarding(Kind::MainDb);
+        wal_begin(&mut g, &mut base, &out);
+        g.shm_lock(&mut base, &out, 3, 1, LOCK_SH);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_READONLY
+        );
+        assert_eq!(base.write_lock_requests(), 0);
+    }
+
+    #[test]
+    fn busy_handler_retries_share_one_halt_timeout() {
+        let mut base = FakeBase::default();
+        let out = replica();
+        let mut g = forwarding(Kind::MainDb);
+        g.rules.halt_timeout_ms = 200;
+        wal_begin(&mut g, &mut base, &out);
+        g.shm_lock(&mut base, &out, 3, 1, LOCK_SH);
+        out.halt.borrow_mut().refuse = Some(halt_lock::AcquireError::Timeout);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_BUSY
+        );
+        assert_eq!(out.halt.borrow().takes, 1);
+        // Past the deadline, a retry answers at once without another wait.
+        g.fwd.deadline = Some(std::time::Instant::now() - std::time::Duration::from_millis(1));
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_BUSY
+        );
+        assert_eq!(out.halt.borrow().takes, 1, "no second wait");
+        // Long after it, a new write waits again (and here gets it).
+        g.fwd.deadline = Some(std::time::Instant::now() - std::time::Duration::from_millis(500));
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        assert_eq!(out.halt.borrow().takes, 2);
+        assert_eq!(g.fwd.deadline, None);
+    }
+
+    #[test]
+    fn a_lost_halt_lock_fails_the_commit_before_its_commit_frame() {
+        let mut base = FakeBase::default();
+        let out = Fake {
+            explicit: true,
+            ..replica()
+        };
+        let mut g = forwarding(Kind::MainDb);
+        wal_begin(&mut g, &mut base, &out);
+        g.shm_lock(&mut base, &out, 3, 1, LOCK_SH);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        let mut wal = guard(Kind::Wal);
+        assert_eq!(
+            wal.write(&mut base, &out, &[0; 24], 32),
+            ffi::SQLITE_OK,
+            "a plain frame"
+        );
+        out.halt.borrow_mut().lost = Some("is no longer held".into());
+        let commit_frame = [
+            0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let writes = base.writes.len();
+        assert_eq!(
+            wal.write(&mut base, &out, &commit_frame, 4152),
+            ffi::SQLITE_READONLY
+        );
+        assert_eq!(
+            base.writes.len(),
+            writes,
+            "the commit frame never reached the file"
+        );
+        assert!(out.logs.borrow().last().unwrap().1.contains("no longer held"));
+        // Rollback: the read lock goes and the lock is given back once.
+        g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, UNLOCK_EXCL);
+        g.shm_lock(&mut base, &out, 3, 1, UNLOCK_SH);
+        assert_eq!(out.halt.borrow().gives, 1);
+        // Lost before the write lock: refused there.
+        let (mut base, out) = (
+            FakeBase::default(),
+            Fake {
+                explicit: true,
+                ..replica()
+            },
+        );
+        let mut g = forwarding(Kind::MainDb);
+        wal_begin(&mut g, &mut base, &out);
+        g.shm_lock(&mut base, &out, 3, 1, LOCK_SH);
+        out.halt.borrow_mut().lost = Some("forked".into());
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_READONLY
+        );
+    }
+
+    #[test]
+    fn the_halt_lock_goes_on_close_unmap_and_unlock() {
+        for end in 0..3 {
+            let mut base = FakeBase::default();
+            let out = Fake {
+                explicit: true,
+                ..replica()
+            };
+            let mut g = forwarding(Kind::MainDb);
+            g.lock(&mut base, &out, SHARED);
+            wal_begin(&mut g, &mut base, &out);
+            assert!(out.halt.borrow().held);
+            match end {
+                0 => g.closing(&mut base, &out),
+                1 => {
+                    g.shm_unmap(&mut base, &out, 0);
+                }
+                _ => {
+                    g.unlock(&mut base, &out, ffi::SQLITE_LOCK_NONE);
+                }
+            }
+            assert_eq!(out.halt.borrow().gives, 1, "end {end}");
+        }
+    }
+
+    #[test]
+    fn rollback_mode_takes_it_before_shared_or_at_reserved_and_gives_it_back_at_none() {
+        // Explicit: before SHARED.
+        let (mut base, out) = (
+            FakeBase::default(),
+            Fake {
+                explicit: true,
+                ..replica()
+            },
+        );
+        let mut g = forwarding(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(out.halt.borrow().takes, 1);
+        assert_eq!(base.level, RESERVED, "escalated under the halt lock");
+        assert_eq!(g.lock(&mut base, &out, RESERVED), ffi::SQLITE_OK);
+        g.unlock(&mut base, &out, SHARED);
+        assert_eq!(out.halt.borrow().gives, 0);
+        g.unlock(&mut base, &out, ffi::SQLITE_LOCK_NONE);
+        assert_eq!(out.halt.borrow().gives, 1);
+        // Autocommit: at RESERVED (the pager keeps SHARED while it retries).
+        let (mut base, out) = (
+            FakeBase::default(),
+            Fake {
+                busy_retries: 5,
+                ..replica()
+            },
+        );
+        let mut g = forwarding(Kind::MainDb);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        assert_eq!(out.halt.borrow().takes, 0);
+        assert_eq!(g.lock(&mut base, &out, RESERVED), ffi::SQLITE_OK);
+        assert_eq!(out.halt.borrow().takes, 1);
+        assert_eq!(out.busy_calls.get(), 0);
+        g.unlock(&mut base, &out, ffi::SQLITE_LOCK_NONE);
+        assert_eq!(out.halt.borrow().gives, 1);
     }
 }

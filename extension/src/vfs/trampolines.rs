@@ -369,6 +369,6 @@ pub(super) unsafe extern "C" fn x_shm_unmap<const A: bool>(
     boundary(ffi::SQLITE_IOERR, || {
         // SAFETY: see above.
         let (st, mut base) = unsafe { parts::<A>(f) };
-        st.guard.shm_unmap(&mut base, delete)
+        st.guard.shm_unmap(&mut base, &st.links, delete)
     })
 }
