@@ -2,7 +2,7 @@
 //! `sqlite3_file` with its own method table, behind the safe [`BaseFile`]
 //! trait. A missing method answers SQLITE_IOERR, as a forwarder would.
 
-use super::policy::BaseFile;
+use super::seams::BaseFile;
 use libsqlite3_sys as ffi;
 use std::ffi::{c_int, c_void};
 

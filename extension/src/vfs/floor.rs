@@ -13,7 +13,7 @@
 //! (the highest TXID seen is remembered: positions only move forward), the
 //! check is two integer comparisons — no file read, no system call.
 
-use super::policy::Outside;
+use super::seams::Outside;
 use crate::error::Error;
 use crate::position::{Lag, Position};
 use crate::role::Role;

@@ -23,6 +23,7 @@ mod layout;
 pub mod locks;
 mod outside;
 mod policy;
+mod seams;
 mod trampolines;
 mod verdict;
 mod wrap;

@@ -5,7 +5,7 @@
 //! real role lookup, SQLite's log and errno.
 
 use super::backstop::Evidence;
-use super::policy::Outside;
+use super::seams::Outside;
 use crate::error::Error;
 use crate::halt_lock;
 use crate::litefs_files::{self, Unreadable};
