@@ -16,7 +16,8 @@
 //! guarded location: the bench sets LITEFS_GUARD_DIR to `…/guarded` and
 //! keeps the stock databases in the sibling `…/stock`. The settings are read
 //! once per process, so the FUSE rows, whose mount is litefs-sim's, run in a
-//! child process of this binary (`fuse-child`).
+//! child process of this binary (`fuse-child`); the forwarding row, whose
+//! two nodes are two mounts, in another (`forward-child`, bench/src/forward.rs).
 
 mod common;
 mod forward;
