@@ -87,8 +87,21 @@ pub fn set_guard_env(mount: &Path) {
 /// connection: every connection opened afterwards gets the authorizer, and
 /// every database under the mount (`set_guard_env`) the guard's VFS.
 pub fn load_guard() {
+    assert!(MOUNT.get().is_some(), "set_guard_env must run before load_guard");
+    load();
+}
+
+/// Loads the extension with no mount configured: each database's own
+/// directory is its mount (what a process with several litefs-sim nodes
+/// needs, e.g. the forwarding row). No guarded/stock split in such a process.
+pub fn load_guard_per_database_dir() {
+    assert!(MOUNT.get().is_none(), "a mount is configured");
+    assert!(std::env::var_os("LITEFS_GUARD_DIR").is_none());
+    load();
+}
+
+fn load() {
     LOAD.call_once(|| {
-        assert!(MOUNT.get().is_some(), "set_guard_env must run before load_guard");
         check_sqlite_build();
         let so = so_path();
         assert!(

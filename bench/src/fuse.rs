@@ -31,7 +31,7 @@ pub struct Fuse {
     pub per_read: f64,
 }
 
-fn sim_bin() -> PathBuf {
+pub fn sim_bin() -> PathBuf {
     match std::env::var_os("LITEFS_SIM_BIN") {
         Some(p) => PathBuf::from(p),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/litefs-sim"),

@@ -16,9 +16,11 @@
 //! guarded location: the bench sets LITEFS_GUARD_DIR to `…/guarded` and
 //! keeps the stock databases in the sibling `…/stock`. The settings are read
 //! once per process, so the FUSE rows, whose mount is litefs-sim's, run in a
-//! child process of this binary (`fuse-child`).
+//! child process of this binary (`fuse-child`); the forwarding row, whose
+//! two nodes are two mounts, in another (`forward-child`, bench/src/forward.rs).
 
 mod common;
+mod forward;
 mod fuse;
 mod report;
 mod syscalls;
@@ -95,6 +97,7 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("profile") => return profile(&args[2..]),
         Some("fuse-child") => return fuse::child(&args[2..]),
+        Some("forward-child") => return forward::child(&args[2..]),
         _ => {}
     }
     let o = match parse_args() {
@@ -221,6 +224,23 @@ fn main() {
                          !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
                     );
                     rows.extend(Row::fuse_not_run(&why));
+                }
+            }
+        }
+    }
+
+    if want("forward") {
+        if !o.fuse {
+            rows.push(Row::forward_not_run("disabled with --no-fuse"));
+        } else if o.aa {
+            rows.push(Row::forward_not_run("no stock side to calibrate (--aa)"));
+        } else {
+            eprintln!("bench: forwarded vs local write transaction (litefs-sim, 2 nodes) …");
+            match forward::run(5, n(100)) {
+                Ok(f) => rows.push(Row::forward(&f)),
+                Err(why) => {
+                    eprintln!("\n!!! FORWARDING BENCHMARK NOT RUN: {why}\n");
+                    rows.push(Row::forward_not_run(&why));
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! The table: one row per figure, printed and written as JSON and Markdown.
 
 use crate::common::{median, Paired};
+use crate::forward::Forward;
 use crate::fuse::Fuse;
 use crate::work::Contention;
 use serde_json::{json, Value};
@@ -211,6 +212,43 @@ impl Row {
             ..Row::new(id, &format!("FUSE (litefs-sim): {id}"))
         })
         .collect()
+    }
+
+    /// The "guarded" column is the forwarded transaction on the replica,
+    /// "stock" the local one on the primary; the ratio is forwarded/local
+    /// throughput (median of pairs), the figure says how many times as long.
+    pub fn forward(f: &Forward) -> Row {
+        let ms = |us: f64| format!("{:.2} ms", us / 1e3);
+        let cell = |ops: f64, p50: f64, p99: f64| format!("{ops:.0} tx/s, p50 {}, p99 {}", ms(p50), ms(p99));
+        let (fwd, local) = (f.tx.g_ops(), f.tx.s_ops());
+        let mut detail = f.json();
+        detail["forwarded_over_local_latency_p50"] = json!(f.fwd_p50 / f.local_p50);
+        Row {
+            guarded: cell(fwd, f.fwd_p50, f.fwd_p99),
+            stock: cell(local, f.local_p50, f.local_p99),
+            ratio: Some(f.tx.ratio()),
+            cpu_ratio: Some(f.tx.cpu_ratio()),
+            detail,
+            ..Row::new(
+                "forward",
+                &format!(
+                    "FUSE sim, 2 nodes: BEGIN+INSERT+COMMIT forwarded (replica n2) vs local (primary n1), \
+                     {} pairs: {:.1}× as long",
+                    f.tx.guarded.len(),
+                    1.0 / f.tx.ratio()
+                ),
+            )
+        }
+    }
+
+    pub fn forward_not_run(why: &str) -> Row {
+        Row {
+            status: Status::NotRun(why.into()),
+            ..Row::new(
+                "forward",
+                "FUSE (litefs-sim, 2 nodes): forwarded vs local write transaction",
+            )
+        }
     }
 
     pub fn django(v: &Value) -> Vec<Row> {

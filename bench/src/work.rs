@@ -206,3 +206,24 @@ pub fn contention(
         consistent: v == committed as i64,
     }
 }
+
+/// `BEGIN`, one small INSERT into `fw`, `COMMIT`: the forwarding row's
+/// transaction (table made by [`fw_schema`]), `n` times.
+pub fn small_tx(c: &Connection, n: usize) {
+    let mut begin = c.prepare_cached("BEGIN").unwrap();
+    let mut commit = c.prepare_cached("COMMIT").unwrap();
+    let mut st = c.prepare_cached("INSERT INTO fw(v, s) VALUES (?1, ?2)").unwrap();
+    for i in 0..n {
+        begin.execute([]).unwrap();
+        st.execute(rusqlite::params![i as i64, "payload-0123456789"])
+            .unwrap();
+        commit.execute([]).unwrap();
+    }
+}
+
+pub fn fw_schema(c: &Connection) {
+    c.execute_batch(
+        "CREATE TABLE IF NOT EXISTS fw(id INTEGER PRIMARY KEY, v INTEGER NOT NULL, s TEXT NOT NULL);",
+    )
+    .unwrap();
+}
