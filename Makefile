@@ -70,6 +70,7 @@ lint:
 
 test-unit:
 	$(CARGO) test --release -p litefs_guard --lib
+	$(CARGO) test --release -p litefs-config
 
 test-rust: build
 	$(CARGO) test --release --manifest-path tests/rust/Cargo.toml
