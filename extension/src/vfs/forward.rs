@@ -37,6 +37,9 @@
 use super::*;
 use std::time::{Duration, Instant};
 
+/// What a retry waits for the halt lock once its statement's budget is spent.
+const RETRY_SLICE: Duration = Duration::from_millis(50);
+
 /// The forwarding state of one main database file.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(in crate::vfs) struct Forwarding {
@@ -117,16 +120,21 @@ impl Guard {
         let ms = self.rules.halt_timeout_ms;
         let bound = Duration::from_millis(ms);
         let now = Instant::now();
-        // A deadline long past belongs to an earlier write: start afresh.
+        // One budget for a write and its busy-handler retries (SQLite drops
+        // and retakes its read lock between them, so the VFS cannot see
+        // where a statement ends): a deadline stands until one bound after
+        // it passed. Once spent, each retry still waits a short slice — the
+        // lock may be free by now — instead of failing at once.
         let deadline = match self.fwd.deadline {
             Some(d) if now < d + bound => d,
             _ => now + bound,
         };
         self.fwd.deadline = Some(deadline);
-        let r = match deadline.checked_duration_since(now) {
-            Some(left) if !left.is_zero() => out.halt_take(&self.db_path, left),
-            _ => Err(halt_lock::AcquireError::Timeout),
-        };
+        let left = deadline
+            .checked_duration_since(now)
+            .filter(|d| !d.is_zero())
+            .unwrap_or(RETRY_SLICE);
+        let r = out.halt_take(&self.db_path, left);
         match r {
             Ok(()) => {
                 self.fwd.held = true;
@@ -144,6 +152,16 @@ impl Guard {
                 Err(e.code())
             }
         }
+    }
+
+    /// Whether the read about to start may take the halt lock (cheap: no
+    /// role lookup; `forward_before_read` decides).
+    pub(in crate::vfs) fn forward_wanted<S: Outside>(&self, out: &S) -> bool {
+        self.fwd.on
+            && !self.fwd.held
+            && self.kind == Kind::MainDb
+            && !self.read_only
+            && (self.fwd.want || out.in_explicit_transaction())
     }
 
     /// Before a read lock (WAL barrier with no lock held, rollback SHARED):

@@ -107,6 +107,9 @@ pub(super) struct Guard {
     /// The read check passed at xLock(SHARED) for the read transaction
     /// being started: its read mark (WAL mode) needs no second one.
     read_checked: bool,
+    /// The read check refused at the barrier (before a forwarded
+    /// transaction's halt lock): the read mark answers this.
+    read_refused: Option<c_int>,
     /// Write forwarding (see `forward`).
     fwd: forward::Forwarding,
 }
@@ -166,6 +169,7 @@ impl Guard {
             backstop: Backstop::default(),
             read: ReadFloor::new(mount, (kind == Kind::MainDb).then_some(db_path.as_path())),
             read_checked: false,
+            read_refused: None,
             db_path,
             read_only,
             shm_mapped: false,
@@ -551,8 +555,6 @@ impl Guard {
             if level == ffi::SQLITE_LOCK_NONE {
                 self.rollback_declined = false;
                 self.read_checked = false;
-                // No read lock left: a forwarded transaction's halt lock goes.
-                self.forward_done(out);
                 // Safety net: a transaction that failed before taking a read
                 // slot must not leave the escalated write lock behind.
                 self.wal.release_if_idle(&mut |o, n, fl| base.shm_lock(o, n, fl));
@@ -560,6 +562,11 @@ impl Guard {
         }
         let rc = base.unlock(level);
         self.lock = self.lock.min(level);
+        if self.kind == Kind::MainDb && level == ffi::SQLITE_LOCK_NONE {
+            // No read lock left — only now: LiteFS's release of the halt
+            // lock waits for every lock on the database, this SHARED one too.
+            self.forward_done(out);
+        }
         rc
     }
 
@@ -704,10 +711,14 @@ impl Guard {
             && n == 1
             && flags & ffi::SQLITE_SHM_SHARED != 0
             && (WAL_READ_LOCK0..WAL_READ_LOCK0 + WAL_NREADER).contains(&offset)
-            // Checked at this transaction's xLock(SHARED) already? (Taken: once.)
+            // Checked at this transaction's xLock(SHARED) or barrier already? (Taken: once.)
             && !std::mem::take(&mut self.read_checked)
         {
-            if let Err(rc) = self.before_read(out) {
+            if let Err(rc) = self
+                .read_refused
+                .take()
+                .map_or_else(|| self.before_read(out), Err)
+            {
                 return rc;
             }
         }
@@ -748,7 +759,14 @@ impl Guard {
         let writer_done =
             unlock && n == 1 && (offset == WAL_WRITE_LOCK || offset == WAL_CKPT_LOCK) && !wal.guard_write;
         self.wal = wal;
-        if unlock && self.wal.read_slot.is_none() && !self.wal.sqlite_write && !self.wal.guard_write {
+        // Only the shared read mark's own release counts (not the exclusive
+        // read-mark update or recovery inside the begin of a read).
+        let read_mark_released = unlock && writing && flags & ffi::SQLITE_SHM_SHARED != 0;
+        if read_mark_released
+            && self.wal.read_slot.is_none()
+            && !self.wal.sqlite_write
+            && !self.wal.guard_write
+        {
             // This connection's read lock is gone: so is a forwarded
             // transaction (LiteFS's release waits for every WAL lock).
             self.forward_done(out);
@@ -770,9 +788,25 @@ impl Guard {
     /// (see the README's "IMMEDIATE for plain BEGIN").
     #[inline(always)]
     pub(super) fn shm_barrier<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S) {
-        if self.wal.read_slot.is_none() && !self.wal.guard_write && !self.wal.sqlite_write {
-            // Before the read lock: a forwarded transaction's halt lock.
-            self.forward_before_read(out);
+        if self.wal.read_slot.is_none()
+            && !self.wal.guard_write
+            && !self.wal.sqlite_write
+            && self.forward_wanted(out)
+        {
+            // Before the read lock: the read floor first (never wait for it
+            // holding the halt lock; a refused read must not take it), then
+            // a forwarded transaction's halt lock.
+            match self.before_read(out) {
+                Ok(()) => {
+                    self.read_checked = true;
+                    self.forward_before_read(out);
+                }
+                Err(rc) => {
+                    // Answered at the read mark, without a second wait.
+                    self.read_refused = Some(rc);
+                    self.read_checked = false;
+                }
+            }
         }
         if self.wal.may_escalate() && self.escalation_candidate(out) {
             if self.role(out).may_write() {
@@ -2058,20 +2092,26 @@ mod tests {
             ffi::SQLITE_BUSY
         );
         assert_eq!(out.halt.borrow().takes, 1);
-        // Past the deadline, a retry answers at once without another wait.
+        // Past the deadline, a retry waits only a short slice (the lock may
+        // be free by now; here it is not): never a second full bound.
         g.fwd.deadline = Some(std::time::Instant::now() - std::time::Duration::from_millis(1));
+        out.halt.borrow_mut().refuse = Some(halt_lock::AcquireError::Timeout);
         assert_eq!(
             g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
             ffi::SQLITE_BUSY
         );
-        assert_eq!(out.halt.borrow().takes, 1, "no second wait");
+        assert_eq!(out.halt.borrow().takes, 2, "one short slice");
+        assert!(
+            g.fwd.deadline.unwrap() < std::time::Instant::now(),
+            "the budget is not renewed"
+        );
         // Long after it, a new write waits again (and here gets it).
         g.fwd.deadline = Some(std::time::Instant::now() - std::time::Duration::from_millis(500));
         assert_eq!(
             g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
             ffi::SQLITE_OK
         );
-        assert_eq!(out.halt.borrow().takes, 2);
+        assert_eq!(out.halt.borrow().takes, 3);
         assert_eq!(g.fwd.deadline, None);
     }
 
@@ -2192,5 +2232,41 @@ mod tests {
         assert_eq!(out.busy_calls.get(), 0);
         g.unlock(&mut base, &out, ffi::SQLITE_LOCK_NONE);
         assert_eq!(out.halt.borrow().gives, 1);
+    }
+
+    #[test]
+    fn a_read_the_floor_refuses_never_takes_the_halt_lock() {
+        let mut base = FakeBase::default();
+        let out = Fake {
+            explicit: true,
+            ..replica()
+        };
+        let mut g = forwarding(Kind::MainDb);
+        g.read.min_txid = 5;
+        g.read.wait_ms = 0;
+        wal_begin(&mut g, &mut base, &out);
+        assert_eq!(out.halt.borrow().takes, 0, "not taken for a read that is refused");
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_LOCKED);
+        assert_eq!(out.pos_reads.get(), 1, "one wait, not two");
+        assert!(!out.halt.borrow().held);
+    }
+
+    #[test]
+    fn only_the_read_marks_own_release_gives_the_halt_lock_back() {
+        let mut base = FakeBase::default();
+        let out = Fake {
+            explicit: true,
+            ..replica()
+        };
+        let mut g = forwarding(Kind::MainDb);
+        wal_begin(&mut g, &mut base, &out);
+        assert!(out.halt.borrow().held);
+        // walTryBeginRead updating a read mark: exclusive, then released.
+        assert_eq!(g.shm_lock(&mut base, &out, 4, 1, LOCK_EXCL), ffi::SQLITE_OK);
+        assert_eq!(g.shm_lock(&mut base, &out, 4, 1, UNLOCK_EXCL), ffi::SQLITE_OK);
+        assert!(out.halt.borrow().held, "kept through the read mark update");
+        assert_eq!(g.shm_lock(&mut base, &out, 4, 1, LOCK_SH), ffi::SQLITE_OK);
+        assert_eq!(g.shm_lock(&mut base, &out, 4, 1, UNLOCK_SH), ffi::SQLITE_OK);
+        assert_eq!(out.halt.borrow().gives, 1, "given back with the read mark");
     }
 }
