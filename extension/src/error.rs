@@ -88,6 +88,12 @@ pub enum Error {
          connection, and here several connections share the file"
     )]
     PragmaSharedCache(&'static str),
+    /// `PRAGMA litefs_forward = …` while LITEFS_GUARD_FORWARD_PRAGMA=0.
+    #[error(
+        "PRAGMA litefs_forward cannot be changed from SQL here (LITEFS_GUARD_FORWARD_PRAGMA=0); \
+         forwarding follows LITEFS_GUARD_FORWARD"
+    )]
+    ForwardPragmaOff,
     /// Write forwarding: the halt lock was not granted within the bound.
     #[error(
         "write to {} not forwarded: LiteFS's halt lock was not granted within {ms} ms \

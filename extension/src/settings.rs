@@ -52,6 +52,9 @@ pub struct Settings {
     /// Write forwarding through LiteFS's halt lock, the default of each
     /// connection's `PRAGMA litefs_forward` (LITEFS_GUARD_FORWARD).
     pub forward: bool,
+    /// Whether SQL may switch forwarding (`PRAGMA litefs_forward = …`);
+    /// `LITEFS_GUARD_FORWARD_PRAGMA=0` leaves it to LITEFS_GUARD_FORWARD alone.
+    pub forward_pragma: bool,
     /// How long a forwarding write waits for the halt lock before
     /// SQLITE_BUSY (LITEFS_GUARD_HALT_TIMEOUT_MS).
     pub halt_timeout_ms: u64,
@@ -208,6 +211,11 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, Error> {
     let immediate = parse_bool("LITEFS_GUARD_IMMEDIATE", var("LITEFS_GUARD_IMMEDIATE")?, true)?;
     let keep_wal = parse_bool("LITEFS_GUARD_WAL", var("LITEFS_GUARD_WAL")?, true)?;
     let forward = parse_bool("LITEFS_GUARD_FORWARD", var("LITEFS_GUARD_FORWARD")?, false)?;
+    let forward_pragma = parse_bool(
+        "LITEFS_GUARD_FORWARD_PRAGMA",
+        var("LITEFS_GUARD_FORWARD_PRAGMA")?,
+        true,
+    )?;
     let halt_timeout_ms = parse_ms(
         "LITEFS_GUARD_HALT_TIMEOUT_MS",
         var("LITEFS_GUARD_HALT_TIMEOUT_MS")?,
@@ -274,6 +282,7 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, Error> {
         require_fuse,
         keep_wal,
         forward,
+        forward_pragma,
         halt_timeout_ms,
         config,
         config_error,
@@ -502,6 +511,9 @@ mod tests {
     fn forwarding_settings() {
         let s = from_env(env(&[])).unwrap();
         assert!(!s.forward, "forwarding is off by default");
+        assert!(s.forward_pragma, "SQL may switch it by default");
+        let s = from_env(env(&[("LITEFS_GUARD_FORWARD_PRAGMA", "0")])).unwrap();
+        assert!(!s.forward_pragma);
         assert_eq!(s.halt_timeout_ms, DEFAULT_HALT_TIMEOUT_MS);
         let s = from_env(env(&[
             ("LITEFS_GUARD_FORWARD", "on"),

@@ -236,3 +236,34 @@ def test_forwarding_without_a_halt_lock_to_take_is_refused_and_nothing_changes(n
     # Off again: refused at prepare, as before.
     conn.execute("PRAGMA litefs_forward = OFF")
     assert_refused(conn, "INSERT INTO log VALUES ('z')", codes=(SQLITE_AUTH,))
+
+
+def test_forwarding_can_be_kept_out_of_sqls_reach(tmp_path):
+    """LITEFS_GUARD_FORWARD_PRAGMA=0: SQL cannot switch forwarding on, so a
+    replica's connection can only write where the operator's
+    LITEFS_GUARD_FORWARD says so."""
+    from conftest import clean_env, run_json
+
+    mount = tmp_path / "litefs"
+    mount.mkdir()
+    (mount / ".primary").write_text("node-b\n")
+    (mount / "app.db-lock").touch()
+    (mount / "app.db").touch()  # a replica creates no database
+    code = f"""
+        import json, sqlite3, litefs_guard
+        c = litefs_guard.connect({str(mount / 'app.db')!r}, isolation_level=None)
+        res = {{"read": c.execute("PRAGMA litefs_forward").fetchone()[0]}}
+        try:
+            c.execute("PRAGMA litefs_forward = ON").fetchall()
+            res["switch"] = "switched"
+        except sqlite3.OperationalError as e:
+            res["switch"] = str(e)
+        print(json.dumps(res))
+        """
+    env = dict(LITEFS_GUARD_DIR=mount, LITEFS_GUARD_REQUIRE_FUSE=0)
+    out = run_json(code, env=clean_env(LITEFS_GUARD_FORWARD_PRAGMA=0, **env))
+    assert out["read"] == "0"
+    assert "LITEFS_GUARD_FORWARD_PRAGMA=0" in out["switch"], out
+    # The default: SQL may switch it.
+    out = run_json(code, env=clean_env(**env))
+    assert out["switch"] == "switched", out

@@ -86,6 +86,9 @@ impl Guard {
     /// transaction ends.
     pub(in crate::vfs) fn forward_pragma(&mut self, value: Option<&str>) -> Result<String, Error> {
         if let Some(v) = value {
+            if !self.rules.forward_pragma {
+                return Err(Error::ForwardPragmaOff);
+            }
             self.fwd.on = parse_switch(v).ok_or_else(|| Error::BadPragma {
                 name: "litefs_forward",
                 value: v.to_string(),

@@ -62,6 +62,8 @@ pub(super) struct Rules {
     keep_wal: bool,
     /// Forward writes by default (LITEFS_GUARD_FORWARD).
     forward: bool,
+    /// SQL may switch forwarding (LITEFS_GUARD_FORWARD_PRAGMA).
+    forward_pragma: bool,
     /// LITEFS_GUARD_HALT_TIMEOUT_MS.
     halt_timeout_ms: u64,
 }
@@ -74,6 +76,7 @@ impl Rules {
             immediate: s.immediate,
             keep_wal: s.keep_wal,
             forward: s.forward,
+            forward_pragma: s.forward_pragma,
             halt_timeout_ms: s.halt_timeout_ms,
         }
     }
@@ -1129,6 +1132,7 @@ mod tests {
             immediate: true,
             keep_wal,
             forward: false,
+            forward_pragma: true,
             halt_timeout_ms: 5000,
         }
     }
@@ -2268,5 +2272,23 @@ mod tests {
         assert_eq!(g.shm_lock(&mut base, &out, 4, 1, LOCK_SH), ffi::SQLITE_OK);
         assert_eq!(g.shm_lock(&mut base, &out, 4, 1, UNLOCK_SH), ffi::SQLITE_OK);
         assert_eq!(out.halt.borrow().gives, 1, "given back with the read mark");
+    }
+
+    #[test]
+    fn forwarding_cannot_be_switched_from_sql_when_the_setting_says_so() {
+        let out = replica();
+        let mut g = forwarding(Kind::MainDb);
+        g.rules.forward_pragma = false;
+        let e = g.pragma(&out, Some("litefs_forward"), Some("OFF")).unwrap_err();
+        assert!(
+            e.message().contains("LITEFS_GUARD_FORWARD_PRAGMA=0"),
+            "{}",
+            e.message()
+        );
+        assert_eq!(
+            g.pragma(&out, Some("litefs_forward"), None).unwrap(),
+            PragmaAnswer::Handled("1".into()),
+            "reading it still works; the setting stays"
+        );
     }
 }
