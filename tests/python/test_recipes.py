@@ -205,3 +205,18 @@ def test_readme_recipe_forward_python(nodes):
         if "conn" in ns:
             ns["conn"].close()
     assert rows(nodes.replica) == [("written on a replica",)]
+
+
+def test_readme_recipe_forward_cli(nodes, cli):
+    """The CLI recipe on the replica stand-in: with forwarding the INSERT goes
+    through under the halt lock; the same command without the pragma is refused."""
+    (nodes.replica.parent / "app.db-lock").touch()  # LiteFS's lock file
+    text = recipe("forward-cli")
+    assert text.count("/litefs/app.db") == 1
+    r = cli(text.replace("/litefs/app.db", str(nodes.replica)))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "1\n", r.stdout
+    assert rows(nodes.replica) == [("written on a replica",)]
+    r = cli(text.replace("/litefs/app.db", str(nodes.replica)).replace('"PRAGMA litefs_forward = ON" ', ""))
+    assert r.returncode != 0 and "not authorized (23)" in r.stderr, (r.stdout, r.stderr)
+    assert rows(nodes.replica) == [("written on a replica",)]
