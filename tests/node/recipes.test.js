@@ -105,3 +105,19 @@ test('README recipe ryw-node: what is not a position never reaches the PRAGMA', 
   assert.equal(replica.pragma('litefs_min_txid', { simple: true }), '0');
   replica.close();
 });
+
+test('README recipe "write from a replica" (forward-node): the replica writes with forwarding on', () => {
+  const text = execFileSync('bash', [path.join(ROOT, 'scripts', 'readme-snippet.sh'), 'forward-node'], { encoding: 'utf8' });
+  const { forwardWrites } = new Function(`${text}\nreturn { forwardWrites };`)();
+  const n = nodes();
+  fs.writeFileSync(`${n.replica}-lock`, ''); // LiteFS's lock file
+  const db = new Database(n.replica);
+  try {
+    assert.throws(() => db.prepare("INSERT INTO t VALUES ('refused')").run(), (e) => e.code === 'SQLITE_AUTH');
+    forwardWrites(db);
+    db.prepare("INSERT INTO t VALUES ('written on a replica')").run();
+    assert.deepEqual(db.prepare('SELECT x FROM t').all(), [{ x: 'written on a replica' }]);
+  } finally {
+    db.close();
+  }
+});
