@@ -14,7 +14,7 @@
 //! round trip to a distant primary.
 
 use crate::common::{config, configure, load_guard_per_database_dir, Paired};
-use crate::fuse::sim_bin;
+use crate::fuse::{run_child, sim_bin};
 use crate::work;
 use litefs_sim::harness::{fuse_available, Sim, SimOptions};
 use rusqlite::Connection;
@@ -55,31 +55,7 @@ impl Forward {
 
 /// The figures, measured by a child process of this binary.
 pub fn run(reps: usize, n: usize) -> Result<Forward, String> {
-    fuse_available()?;
-    let bin = sim_bin();
-    if !bin.is_file() {
-        return Err(format!(
-            "{} is missing: cargo build --release -p litefs-sim (make sim-build)",
-            bin.display()
-        ));
-    }
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let out = std::process::Command::new(&exe)
-        .arg("forward-child")
-        .arg(reps.to_string())
-        .arg(n.to_string())
-        .env("LITEFS_SIM_BIN", &bin)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .map_err(|e| format!("running {} forward-child: {e}", exe.display()))?;
-    if !out.status.success() {
-        return Err(format!("the forwarding child process exited with {}", out.status));
-    }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("the forwarding child's output: {e}"))?;
-    if let Some(why) = v["error"].as_str() {
-        return Err(why.to_string());
-    }
+    let v = run_child("forward-child", &[reps.to_string(), n.to_string()], "forwarding")?;
     Forward::from_json(&v).ok_or_else(|| "the forwarding child's output is incomplete".into())
 }
 

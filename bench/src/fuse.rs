@@ -45,8 +45,10 @@ pub fn lookups_per(c: &Connection, n: usize, f: impl FnOnce(&Connection, usize))
     (lookups(c) - before) as f64 / n as f64
 }
 
-/// The FUSE figures, measured by a child process of this binary.
-pub fn run(reps: usize, n_insert: usize, aa: bool) -> Result<Fuse, String> {
+/// Runs this binary as `sub ARGS…` with litefs-sim at hand (FUSE needed) and
+/// returns the JSON it prints, or the `{"error": …}` it reports. `what`
+/// names the child in messages.
+pub fn run_child(sub: &str, args: &[String], what: &str) -> Result<serde_json::Value, String> {
     fuse_available()?;
     let bin = sim_bin();
     if !bin.is_file() {
@@ -57,22 +59,28 @@ pub fn run(reps: usize, n_insert: usize, aa: bool) -> Result<Fuse, String> {
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let out = std::process::Command::new(&exe)
-        .arg("fuse-child")
-        .arg(reps.to_string())
-        .arg(n_insert.to_string())
-        .args(aa.then_some("aa"))
+        .arg(sub)
+        .args(args)
         .env("LITEFS_SIM_BIN", &bin)
         .stderr(std::process::Stdio::inherit())
         .output()
-        .map_err(|e| format!("running {} fuse-child: {e}", exe.display()))?;
+        .map_err(|e| format!("running {} {sub}: {e}", exe.display()))?;
     if !out.status.success() {
-        return Err(format!("the FUSE child process exited with {}", out.status));
+        return Err(format!("the {what} child process exited with {}", out.status));
     }
     let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("the FUSE child's output: {e}"))?;
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("the {what} child's output: {e}"))?;
     if let Some(why) = v["error"].as_str() {
         return Err(why.to_string());
     }
+    Ok(v)
+}
+
+/// The FUSE figures, measured by a child process of this binary.
+pub fn run(reps: usize, n_insert: usize, aa: bool) -> Result<Fuse, String> {
+    let mut args = vec![reps.to_string(), n_insert.to_string()];
+    args.extend(aa.then(|| "aa".to_string()));
+    let v = run_child("fuse-child", &args, "FUSE")?;
     let per = |k: &str| v[k].as_f64().ok_or(format!("the FUSE child's output has no {k}"));
     Ok(Fuse {
         insert: Paired::from_json(&v["insert"]).ok_or("the FUSE child's output has no insert figure")?,

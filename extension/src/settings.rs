@@ -149,23 +149,14 @@ fn places(src: &Sources<'_>) -> (Option<PathBuf>, Vec<PathBuf>, Result<bool, Err
     let home = raw("HOME").map(PathBuf::from);
     let candidates = config::search_paths(src.cwd, home.as_deref(), src.etc);
     // `0` reads the file verbatim, like `litefs mount -no-expand-env`.
-    let expand = raw(EXPAND_VAR)
-        .map(|v| {
-            v.into_string().map_err(|v| Error::Invalid {
-                var: EXPAND_VAR,
-                value: v.to_string_lossy().into_owned(),
-                reason: "the value is not UTF-8".into(),
-            })
-        })
-        .transpose()
-        .and_then(|value| {
-            parse_bool_as(
-                EXPAND_VAR,
-                value,
-                true,
-                "use 1 (expand ${VAR} references, the default) or 0 (read the file verbatim)",
-            )
-        });
+    let expand = word(src, EXPAND_VAR).and_then(|value| {
+        parse_bool_as(
+            EXPAND_VAR,
+            value,
+            true,
+            "use 1 (expand ${VAR} references, the default) or 0 (read the file verbatim)",
+        )
+    });
     (explicit, candidates, expand)
 }
 
@@ -181,22 +172,25 @@ pub fn with_process_sources<R>(f: impl FnOnce(&Sources<'_>) -> R) -> R {
     })
 }
 
+/// A setting that is a word or a number (unset or empty: None). A value
+/// that is not UTF-8 is refused, never read approximately.
+fn word(src: &Sources<'_>, k: &'static str) -> Result<Option<String>, Error> {
+    (src.var)(k)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.into_string().map_err(|v| Error::Invalid {
+                var: k,
+                value: v.to_string_lossy().into_owned(),
+                reason: "the value is not UTF-8".into(),
+            })
+        })
+        .transpose()
+}
+
 /// Builds and validates settings from `src`.
 pub fn from_sources(src: &Sources<'_>) -> Result<Settings, Error> {
     let raw = |k: &str| (src.var)(k).filter(|v| !v.is_empty());
-    // Settings that are words or numbers: a value that is not UTF-8 is
-    // refused, never read approximately.
-    let var = |k: &'static str| -> Result<Option<String>, Error> {
-        raw(k)
-            .map(|v| {
-                v.into_string().map_err(|v| Error::Invalid {
-                    var: k,
-                    value: v.to_string_lossy().into_owned(),
-                    reason: "the value is not UTF-8".into(),
-                })
-            })
-            .transpose()
-    };
+    let var = |k: &'static str| word(src, k);
     let marker = match var("LITEFS_GUARD_MARKER")?.as_deref() {
         None | Some("replica") => Marker::OnReplicas,
         Some("primary") => Marker::OnPrimary,

@@ -51,6 +51,26 @@ const PRAGMAS: &[(&str, PragmaFn)] = &[
     ("litefs_forward", Guard::forward_pragma),
 ];
 
+/// One numeric read setting: `value` (None: just read it) parsed into
+/// `slot`, or the error naming the pragma and what it takes; answers the
+/// value in force.
+fn read_setting(
+    slot: &mut u64,
+    value: Option<&str>,
+    name: &'static str,
+    parse: impl Fn(&str) -> Option<u64>,
+    expected: &'static str,
+) -> Result<String, Error> {
+    if let Some(v) = value {
+        *slot = parse(v).ok_or_else(|| Error::BadPragma {
+            name,
+            value: v.to_string(),
+            expected,
+        })?;
+    }
+    Ok(slot.to_string())
+}
+
 /// What an open file copies from the settings its VFS wrapper was made with.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Rules {
@@ -605,39 +625,36 @@ impl Guard {
 
     /// `PRAGMA litefs_min_txid [= TXID or TXID/CHECKSUM]`: the read floor.
     fn pragma_min_txid(&mut self, value: Option<&str>) -> Result<String, Error> {
-        if let Some(v) = value {
-            self.read.min_txid = floor::parse_txid(v).ok_or_else(|| Error::BadPragma {
-                name: "litefs_min_txid",
-                value: v.to_string(),
-                expected: "pass a TXID (an integer from 0 up; 0 turns the floor off) or a position \
-                           TXID/CHECKSUM as litefs_position() returns it",
-            })?;
-        }
-        Ok(self.read.min_txid.to_string())
+        read_setting(
+            &mut self.read.min_txid,
+            value,
+            "litefs_min_txid",
+            floor::parse_txid,
+            "pass a TXID (an integer from 0 up; 0 turns the floor off) or a position \
+             TXID/CHECKSUM as litefs_position() returns it",
+        )
     }
 
     /// `PRAGMA litefs_wait_ms [= ms]`: how long a read waits for the floor.
     fn pragma_wait_ms(&mut self, value: Option<&str>) -> Result<String, Error> {
-        if let Some(v) = value {
-            self.read.wait_ms = floor::parse_ms(v, floor::MAX_WAIT_MS).ok_or_else(|| Error::BadPragma {
-                name: "litefs_wait_ms",
-                value: v.to_string(),
-                expected: "pass an integer from 0 to 60000 (milliseconds)",
-            })?;
-        }
-        Ok(self.read.wait_ms.to_string())
+        read_setting(
+            &mut self.read.wait_ms,
+            value,
+            "litefs_wait_ms",
+            |v| floor::parse_ms(v, floor::MAX_WAIT_MS),
+            "pass an integer from 0 to 60000 (milliseconds)",
+        )
     }
 
     /// `PRAGMA litefs_max_lag_ms [= ms]`: bounded staleness.
     fn pragma_max_lag_ms(&mut self, value: Option<&str>) -> Result<String, Error> {
-        if let Some(v) = value {
-            self.read.max_lag_ms = floor::parse_ms(v, floor::MAX_LAG_MS).ok_or_else(|| Error::BadPragma {
-                name: "litefs_max_lag_ms",
-                value: v.to_string(),
-                expected: "pass an integer from 0 (off) to 2147483646 (milliseconds)",
-            })?;
-        }
-        Ok(self.read.max_lag_ms.to_string())
+        read_setting(
+            &mut self.read.max_lag_ms,
+            value,
+            "litefs_max_lag_ms",
+            |v| floor::parse_ms(v, floor::MAX_LAG_MS),
+            "pass an integer from 0 (off) to 2147483646 (milliseconds)",
+        )
     }
 
     /// A second connection shares this file (shared cache): per-connection
