@@ -122,9 +122,14 @@ fn only_a_blocking_one_byte_write_lock_at_72_on_a_rw_descriptor() {
         .filter(|e| e.op() == Some("halt"))
         .filter_map(|e| e.result())
         .collect();
+    // The ENOLCK refusal and the unlock are answered on different FUSE
+    // threads: their two log lines may come in either order.
+    assert_eq!(results.len(), 5, "{log:#?}");
+    let mut middle = [results[1], results[2]];
+    middle.sort_unstable();
     assert_eq!(
-        results,
-        ["acquired", "error", "released", "noop", "error"],
+        (results[0], middle, results[3], results[4]),
+        ("acquired", ["error", "released"], "noop", "error"),
         "{log:#?}"
     );
 }
