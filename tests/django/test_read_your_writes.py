@@ -1,19 +1,28 @@
 """litefs_guard.django.middleware.ReadYourWritesMiddleware, the
 `forward_writes` option and README's Django recipe.
 
-Two nodes in this process: plain directories (each database's directory is
-its mount: default guard settings), a primary and a replica (`.primary`),
-both starting as copies of the test database at TXID 5. A request "goes to a
-node" by pointing the default alias at that node's app.db. LiteFS's part is
-played by hand: the primary's `app.db-pos` is advanced to 6 just before the
-write (what `litefs_position()` reads after COMMIT is all the middleware
-sees), and a stock-SQLite subprocess "replicates": after a delay it copies
-the notes into the replica's database, then writes the replica's
-`app.db-pos` (see tests/python/test_positions.py for the file's format).
+README's recipe ("README's recipe, on litefs-sim" below) runs on a real
+two-node litefs-sim (tests/simnodes.py), one Django process per node, with
+the recipe's settings as written.
+
+The middleware's own contract (cookie attributes and forms, no file read on
+requests that write nothing, the floor reset after the view, 503 details)
+is checked in this process on two stand-in nodes: plain directories (each
+database's directory is its mount: default guard settings), a primary and a
+replica (`.primary`), both starting as copies of the test database at TXID
+5. A request "goes to a node" by pointing the default alias at that node's
+app.db. LiteFS's part is played by hand: the primary's `app.db-pos` is
+advanced to 6 just before the write (what `litefs_position()` reads after
+COMMIT is all the middleware sees), and a stock-SQLite subprocess
+"replicates": after a delay it copies the notes into the replica's
+database, then writes the replica's `app.db-pos` (see
+tests/python/test_positions.py for the file's format). Only here can a
+replica's bytes be behind (litefs-sim's nodes share one backing store), so
+only here is a stale answer without the cookie shown.
 """
 
 import json
-import re
+import select
 import subprocess
 import sys
 import textwrap
@@ -25,7 +34,7 @@ import pytest
 from django.db import connection, connections
 from django.test import Client, override_settings
 
-from conftest import clean_env, run
+from conftest import HERE, clean_env, run
 
 MW = "litefs_guard.django.middleware.ReadYourWritesMiddleware"
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -280,7 +289,18 @@ def test_no_position_file_no_cookie_and_no_error(nodes):
     assert titles(r) == ["first", "second", "third"] and "litefs_txid" not in r.cookies
 
 
-# -- README's recipe --------------------------------------------------------------
+# -- README's recipe, on litefs-sim ---------------------------------------------------
+# One Django process per request batch and node (sim_requests.py), its database
+# on that node's mount: n1 holds the lease (the primary), n2 is its replica,
+# held back with `sim.hold("n2")` (what n2 reports as its position freezes).
+# A held node of litefs-sim still reads the newest bytes (one shared backing
+# store), so a replica that ignored the cookie would not answer stale here:
+# it would answer at once. The test asserts that the request carrying the
+# cookie is still waiting while n2 is held and answers after the release, and
+# a control shows that the same request without the cookie answers at once.
+
+#: How long a request must still be waiting on the held replica to count as blocked.
+BLOCKED_FOR = 0.5
 
 
 def readme_recipe(name):
@@ -291,20 +311,105 @@ def readme_recipe(name):
     return out.stdout
 
 
-def test_readme_recipe_ryw_django(nodes):
-    """The recipe's settings, as written, on a primary then a lagging replica."""
+def recipe_settings(**extra):
+    """The recipe's settings, as written (its `...` left out), on ryw_urls."""
     ns = {}
     exec(readme_recipe("ryw-django"), ns)
     middleware = [m for m in ns["MIDDLEWARE"] if m is not Ellipsis]
-    extra = {k: v for k, v in ns.items() if k.startswith("LITEFS_")}
-    with override_settings(ROOT_URLCONF="ryw_urls", MIDDLEWARE=middleware, **extra):
-        client = Client()
-        r = write_on_primary(nodes, client)
-        name = extra.get("LITEFS_TXID_COOKIE", "litefs_txid")
-        assert r.cookies[name].value == "default:" + pos(6)
-        with nodes.on(nodes.replica):
-            nodes.replicate(6, delay=0.2)
-            assert titles(client.get("/notes")) == ["first", "second", "third"]
+    assert middleware == [MW], middleware
+    litefs = {k: v for k, v in ns.items() if k.startswith("LITEFS_")}
+    return {"ROOT_URLCONF": "ryw_urls", "MIDDLEWARE": middleware, **litefs, **extra}
+
+
+def sim_env(sim, node, settings, cookies=None):
+    return clean_env(TEST_DB_NAME=sim.mount(node) / "app.db", HOME=sim.dir,
+                     TEST_SETTINGS=json.dumps(settings), TEST_COOKIES=json.dumps(cookies or {}))
+
+
+def sim_requests(sim, node, reqs, settings, cookies=None):
+    r = run(["sim_requests.py", json.dumps(reqs)], sim_env(sim, node, settings, cookies))
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def sim_titles(response):
+    assert response["status"] == 200, response
+    return json.loads(response["body"])["titles"]
+
+
+def txid(position):
+    return int(position.split("/")[0], 16)
+
+
+@pytest.fixture
+def ryw_sim(sim):
+    """The sim with the notes app migrated (0001) on n1; n2 held."""
+    r = run(["manage.py", "migrate", "notes", "0001", "--verbosity=0"],
+            clean_env(TEST_DB_NAME=sim.mount("n1") / "app.db", HOME=sim.dir))
+    assert r.returncode == 0, r.stderr
+    sim.hold("n2")
+    return sim
+
+
+def write_on_n1(sim, settings):
+    """POST /notes on n1: the cookie's (name, value), checked against the sim's position."""
+    name = settings.get("LITEFS_TXID_COOKIE", "litefs_txid")
+    [w] = sim_requests(sim, "n1", [["POST", "/notes", {"title": "third"}]], settings)
+    assert sim_titles(w) == ["third"]
+    position = sim.command("pos app.db")
+    assert w["cookies"] == {name: "default:" + position}, w["cookies"]
+    assert sim.command("pos app.db n2") != position, "n2 is held: it does not report the write"
+    return name, w["cookies"][name]
+
+
+def test_readme_recipe_ryw_django_waits_on_a_held_replica(ryw_sim):
+    sim = ryw_sim
+    settings = recipe_settings()
+    name, cookie = write_on_n1(sim, settings)
+
+    # The control: without the cookie, the held n2 answers at once (not after
+    # the 5 s wait), with the row (litefs-sim: the bytes are there).
+    [rd] = sim_requests(sim, "n2", [["GET", "/notes", {}]], settings)
+    assert sim_titles(rd) == ["third"] and rd["seconds"] < 2, rd
+
+    proc = subprocess.Popen([sys.executable, "sim_requests.py", json.dumps([["GET", "/notes", {}]])], cwd=HERE,
+                            env=sim_env(sim, "n2", settings, {name: cookie}), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready and proc.stdout.readline() == "started\n", proc.communicate()
+        time.sleep(BLOCKED_FOR)
+        assert proc.poll() is None, f"the request on the held n2 did not wait: {proc.communicate()}"
+        sim.release("n2")
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    [rd] = json.loads(out.strip().splitlines()[-1])
+    assert sim_titles(rd) == ["third"]
+    assert rd["seconds"] >= BLOCKED_FOR, rd
+    assert rd["cookies"] == {}, "a read leaves the cookie as it is"
+
+
+def test_readme_recipe_ryw_django_answers_503_while_the_replica_stays_held(ryw_sim):
+    """The recipe's refusal: a node that does not catch up within the wait
+    (LITEFS_READ_YOUR_WRITES_WAIT_MS, shortened here) answers 503 with
+    Retry-After and the guard's reason, and keeps the cookie for the retry."""
+    sim = ryw_sim
+    settings = recipe_settings(LITEFS_READ_YOUR_WRITES_WAIT_MS=300)
+    name, cookie = write_on_n1(sim, settings)
+    [rd] = sim_requests(sim, "n2", [["GET", "/notes", {}]], settings, {name: cookie})
+    assert (rd["status"], rd["retry-after"], rd["cookies"]) == (503, "1", {}), rd
+    floor = txid(cookie.split(":", 1)[1])
+    assert f"below the read floor TXID {floor} (PRAGMA litefs_min_txid), after waiting" in rd["body"], rd["body"]
+    assert "the primary is n1" in rd["body"], rd["body"]
+    assert 0.3 <= rd["seconds"] < 3, rd
+
+    sim.release("n2")
+    [rd] = sim_requests(sim, "n2", [["GET", "/notes", {}]], settings, {name: cookie})
+    assert sim_titles(rd) == ["third"]
 
 
 # -- OPTIONS["forward_writes"] ----------------------------------------------------
