@@ -11,7 +11,10 @@
 #                     Both also run tests on a real litefs-sim (tests/simnodes.py), so they
 #                     build it first (sim-build, mk/sim.mk); those tests need root and
 #                     /dev/fuse: skipped with the reason (-rs), failed under CI=true.
-#   make test-node    better-sqlite3 (tests/node); needs node and npm (required under CI=true)
+#   make test-node    better-sqlite3 (tests/node); needs node and npm (required under CI=true).
+#                     Its README recipe tests run on litefs-sim (tests/node/simnodes.js), so it
+#                     builds the sim too; without root and /dev/fuse they are skipped with the
+#                     reason (TAP `# SKIP`), failed under CI=true.
 #
 # Every test target exits non-zero on failure; pytest's exit 5 ("no tests
 # ran") is not masked, so it fails the target too.
@@ -87,10 +90,10 @@ node-deps:
 	  (cd $(NODE_DIR) && npm ci --no-audit --no-fund) && touch $(NODE_DEPS) || exit 1; \
 	fi
 
-test-node:
+test-node: sim-build
 	@$(call need-node,test-node); \
 	test -f $(SO) || { echo "$(SO) is missing: run cargo build --release" >&2; exit 1; }; \
 	$(MAKE) --no-print-directory node-deps && \
-	LITEFS_GUARD_SO=$(abspath $(SO)) node --test $(NODE_DIR)/
+	LITEFS_GUARD_SO=$(abspath $(SO)) LITEFS_SIM_BIN=$(abspath $(SIM_BIN)) node --test $(NODE_DIR)/
 
 test-clients: test-python test-django test-node
