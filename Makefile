@@ -1,6 +1,6 @@
 # litefs_guard. The two commands for a fresh machine:
 #   make demo   build, then watch the guard refuse a write in the sqlite3 CLI
-#               (make demo-cluster: the same on litefs-sim's two FUSE nodes; root)
+#               (make cluster-demo-cli: the same on litefs-sim's two FUSE nodes; root)
 #   make test   install what the tests need, then run every test
 # Everything else here is a building block of those two.
 
@@ -15,7 +15,7 @@ SO        := target/release/liblitefs_guard.so
 GUARD_CLI := target/release/litefs-guard
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build install install-system uninstall demo demo-cluster test-demo-cluster test deps lint test-unit test-rust test-cli \
+.PHONY: all build install install-system uninstall demo cluster-demo-cli test-cluster-demo-cli test deps lint test-unit test-rust test-cli \
         test-install valgrind clean
 
 all: build
@@ -51,13 +51,13 @@ demo: build
 	@bash scripts/demo.sh $(SO)
 
 # The guard on two nodes of litefs-sim (real FUSE: root, /dev/fuse): replica
-# refusal, forwarding, read-your-writes, failover. test-demo-cluster checks
+# refusal, forwarding, read-your-writes, failover. test-cluster-demo-cli checks
 # its output (no FUSE: fails under CI=true, skips loudly otherwise).
-demo-cluster: build sim-build
-	@bash scripts/demo-cluster.sh $(SO) $(SIM_BIN)
+cluster-demo-cli: build sim-build
+	@bash scripts/cluster-demo-cli.sh $(SO) $(SIM_BIN)
 
-test-demo-cluster: build sim-build
-	@bash tests/cli/test-demo-cluster.sh $(SO) $(SIM_BIN)
+test-cluster-demo-cli: build sim-build
+	@bash tests/cli/test-cluster-demo-cli.sh $(SO) $(SIM_BIN)
 
 deps:
 	@bash scripts/install-deps.sh
@@ -93,7 +93,7 @@ include mk/clients.mk mk/packaging.mk mk/config.mk mk/sim.mk mk/bench.mk mk/vers
 include mk/cli.mk
 
 test: deps build lint test-unit test-rust test-cli test-guard-cli test-install valgrind \
-      test-python test-django test-node test-wheel test-npm versions-build test-adversarial test-differential sim-lint sim-test test-demo-cluster
+      test-python test-django test-node test-wheel test-npm versions-build test-adversarial test-differential sim-lint sim-test test-cluster-demo-cli
 	@echo "make test: all suites passed"
 
 clean:

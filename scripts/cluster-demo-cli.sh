@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo-cluster`: the guard in the sqlite3 CLI on a two-node LiteFS
+# `make cluster-demo-cli`: the guard in the sqlite3 CLI on a two-node LiteFS
 # stand-in. litefs-sim serves two real FUSE mounts, n1 and n2, over one
 # backing directory with one lease (see litefs-sim/README.md); each sqlite3
 # run below is one "machine": LITEFS_GUARD_DIR is that node's mount and the
@@ -7,11 +7,11 @@
 set -euo pipefail
 so=$(realpath "${1:-target/release/liblitefs_guard.so}")
 sim=$(realpath "${2:-target/release/litefs-sim}")
-command -v sqlite3 >/dev/null || { echo "demo-cluster: the sqlite3 CLI is missing (apt-get install sqlite3)" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "demo-cluster: python3 is missing (it talks to the control socket)" >&2; exit 1; }
-[ -x "$sim" ] || { echo "demo-cluster: $sim is missing (make sim-build)" >&2; exit 1; }
+command -v sqlite3 >/dev/null || { echo "cluster-demo-cli: the sqlite3 CLI is missing (apt-get install sqlite3)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "cluster-demo-cli: python3 is missing (it talks to the control socket)" >&2; exit 1; }
+[ -x "$sim" ] || { echo "cluster-demo-cli: $sim is missing (make sim-build)" >&2; exit 1; }
 if [ "$(id -u)" != 0 ] || ! { : <>/dev/fuse; } 2>/dev/null; then
-  echo "demo-cluster: FUSE unavailable: litefs-sim needs root and /dev/fuse" >&2
+  echo "cluster-demo-cli: FUSE unavailable: litefs-sim needs root and /dev/fuse" >&2
   exit 77
 fi
 
@@ -56,10 +56,10 @@ coproc SIM { exec "$sim" --backing "$tmp/backing" --node n1="$tmp/n1" --node n2=
 sim_pid=$SIM_PID
 for _ in $(seq 100); do
   mounted "$tmp/n1" && mounted "$tmp/n2" && [ -S "$tmp/control.sock" ] && break
-  kill -0 "$sim_pid" 2>/dev/null || { echo "demo-cluster: litefs-sim exited:" >&2; cat "$tmp/sim.out" >&2; exit 1; }
+  kill -0 "$sim_pid" 2>/dev/null || { echo "cluster-demo-cli: litefs-sim exited:" >&2; cat "$tmp/sim.out" >&2; exit 1; }
   sleep 0.1
 done
-mounted "$tmp/n1" && mounted "$tmp/n2" || { echo "demo-cluster: the mounts did not appear in 10 s" >&2; exit 1; }
+mounted "$tmp/n1" && mounted "$tmp/n2" || { echo "cluster-demo-cli: the mounts did not appear in 10 s" >&2; exit 1; }
 
 # node NAME: the sqlite3 CLI on that node's mount, SQL on stdin, the guard loaded.
 # sqlite3 exits non-zero after the refused statements: that is the point.
