@@ -16,6 +16,7 @@ sim_need_fuse cluster-demo-cli
 tmp=$(mktemp -d /tmp/litefs-cluster.XXXXXX)
 teardown() {
   set +e
+  trap '' INT TERM  # a second Ctrl-C must not cut the cleanup short
   sim_stop
   rm -rf "$tmp"
 }
