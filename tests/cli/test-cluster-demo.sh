@@ -4,7 +4,7 @@
 # the row on the replica, the halt lock in the sim's log, the cookie's floor (503 while n2 is
 # held, the row once released), the swap after the lease moved. Then a second run interrupted
 # with SIGINT, as by Ctrl-C, after its first step; and after both: no server still answering,
-# no mount, no temp dir. Last, examples/fly/litefs.yml passes `litefs-guard config check`.
+# no mount, no temp dir. And examples/fly/litefs.yml passes `litefs-guard config check`.
 # Without root or /dev/fuse: a failure under CI=true, a loud SKIPPED otherwise. A Python without
 # Django is always a failure (the demo exits 1).
 set -uo pipefail
@@ -14,13 +14,24 @@ cli=${3:-target/release/litefs-guard}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 demo=$root/scripts/cluster-demo.sh
 started=$SECONDS
+# No FUSE needed: examples/fly/litefs.yml, with what a Fly machine's environment has
+# (FLY_CONSUL_URL: `fly consul attach`), as LiteFS would read it.
+env HOSTNAME=148e21ea7c1d89 FLY_APP_NAME=guestbook-litefs FLY_REGION=ams PRIMARY_REGION=ams \
+  FLY_CONSUL_URL=https://:token@consul-fra.fly-shared.net/guestbook-litefs-xyz/ \
+  "$cli" config check "$root/examples/fly/litefs.yml"
+fly_rc=$?
 out=$(bash "$demo" "$py" "$sim" 2>&1)
 rc=$?
 echo "$out"
 if [ "$rc" = 77 ]; then
   if [ "${CI:-}" = true ]; then echo "cluster-demo: FUSE UNAVAILABLE under CI=true: 0 passed, 1 failed"; exit 1; fi
   printf '\n!!! SKIPPED cluster-demo: FUSE unavailable (needs root and /dev/fuse). It did NOT run.\n\n'
-  exit 0
+  [ "$fly_rc" = 0 ] || echo "cluster-demo: FAILED: examples/fly/litefs.yml: litefs-guard config check"
+  exit "$fly_rc"
+fi
+if [ "$rc" != 0 ] && ! grep -q '^== cluster: ' <<<"$out"; then
+  echo "cluster-demo: FAILED: the demo did not start (exit $rc): 0 passed, 1 failed"
+  exit 1
 fi
 echo "-- cluster-demo ran in $((SECONDS - started)) s"
 pass=0 fail=0
@@ -136,11 +147,7 @@ irc=$?
 [ "$irc" = 130 ]; check "Ctrl-C run: exit status $irc, not 130" $?
 gone "Ctrl-C run" "$(cat "$log")"
 
-# As on a Fly machine: litefs.yml expands these (FLY_CONSUL_URL: `fly consul attach`).
-env HOSTNAME=148e21ea7c1d89 FLY_APP_NAME=guestbook-litefs FLY_REGION=ams PRIMARY_REGION=ams \
-  FLY_CONSUL_URL=https://:token@consul-fra.fly-shared.net/guestbook-litefs-xyz/ \
-  "$cli" config check "$root/examples/fly/litefs.yml"
-check "examples/fly/litefs.yml: litefs-guard config check" $?
+check "examples/fly/litefs.yml: litefs-guard config check" "$fly_rc"
 
 echo "cluster-demo: $pass passed, $fail failed ($((SECONDS - started)) s)"
 [ "$fail" = 0 ]
