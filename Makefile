@@ -1,6 +1,7 @@
 # litefs_guard. The two commands for a fresh machine:
 #   make demo   build, then watch the guard refuse a write in the sqlite3 CLI
-#               (make demo-cluster: the same on litefs-sim's two FUSE nodes; root)
+#               (on litefs-sim's two FUSE nodes, as root: make cluster-demo, a Django
+#               app served on each; make cluster-demo-cli, the sqlite3 CLI on each)
 #   make test   install what the tests need, then run every test
 # Everything else here is a building block of those two.
 
@@ -15,7 +16,7 @@ SO        := target/release/liblitefs_guard.so
 GUARD_CLI := target/release/litefs-guard
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build install install-system uninstall demo demo-cluster test-demo-cluster test deps lint test-unit test-rust test-cli \
+.PHONY: all build install install-system uninstall demo cluster-demo test-cluster-demo cluster-demo-cli test-cluster-demo-cli test deps lint test-unit test-rust test-cli \
         test-install valgrind clean
 
 all: build
@@ -51,13 +52,23 @@ demo: build
 	@bash scripts/demo.sh $(SO)
 
 # The guard on two nodes of litefs-sim (real FUSE: root, /dev/fuse): replica
-# refusal, forwarding, read-your-writes, failover. test-demo-cluster checks
-# its output (no FUSE: fails under CI=true, skips loudly otherwise).
-demo-cluster: build sim-build
-	@bash scripts/demo-cluster.sh $(SO) $(SIM_BIN)
+# refusal, forwarding, read-your-writes, failover. Each test-* target checks
+# its demo's output (no FUSE: fails under CI=true, skips loudly otherwise).
+# cluster-demo: the Django example (examples/django) served on each node by
+# runserver (the venv of mk/clients.mk), walked through with curl.
+cluster-demo: build venv sim-build
+	@bash scripts/cluster-demo.sh $(VENV_PY) $(SIM_BIN)
 
-test-demo-cluster: build sim-build
-	@bash tests/cli/test-demo-cluster.sh $(SO) $(SIM_BIN)
+# Also interrupts a second run (SIGINT) and checks examples/fly/litefs.yml.
+test-cluster-demo: build venv sim-build
+	@bash tests/cli/test-cluster-demo.sh $(VENV_PY) $(SIM_BIN) $(GUARD_CLI)
+
+# cluster-demo-cli: the sqlite3 CLI on each node.
+cluster-demo-cli: build sim-build
+	@bash scripts/cluster-demo-cli.sh $(SO) $(SIM_BIN)
+
+test-cluster-demo-cli: build sim-build
+	@bash tests/cli/test-cluster-demo-cli.sh $(SO) $(SIM_BIN)
 
 deps:
 	@bash scripts/install-deps.sh
@@ -93,7 +104,7 @@ include mk/clients.mk mk/packaging.mk mk/config.mk mk/sim.mk mk/bench.mk mk/vers
 include mk/cli.mk
 
 test: deps build lint test-unit test-rust test-cli test-guard-cli test-install valgrind \
-      test-python test-django test-node test-wheel test-npm versions-build test-adversarial test-differential sim-lint sim-test test-demo-cluster
+      test-python test-django test-node test-wheel test-npm versions-build test-adversarial test-differential sim-lint sim-test test-cluster-demo-cli test-cluster-demo
 	@echo "make test: all suites passed"
 
 clean:

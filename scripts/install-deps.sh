@@ -3,6 +3,7 @@
 set -euo pipefail
 need=()
 command -v sqlite3 >/dev/null || need+=(sqlite3)
+command -v curl >/dev/null || need+=(curl)  # make cluster-demo: the walk through the web app
 command -v fusermount3 >/dev/null || need+=(fuse3)
 command -v valgrind >/dev/null || need+=(valgrind)
 # The version matrix: sqlrun linked against the system libsqlite3 (3.40 on Debian 12).

@@ -1,29 +1,29 @@
 #!/usr/bin/env bash
-# `make test-demo-cluster`: runs scripts/demo-cluster.sh and checks that each
+# `make test-cluster-demo-cli`: runs scripts/cluster-demo-cli.sh and checks that each
 # step printed what it should, and that nothing (mount, temp dir) is left.
 # Without root or /dev/fuse: a failure under CI=true, a loud SKIPPED otherwise.
 set -uo pipefail
 so=${1:-target/release/liblitefs_guard.so}
 sim=${2:-target/release/litefs-sim}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-out=$(bash "$root/scripts/demo-cluster.sh" "$so" "$sim" 2>&1)
+out=$(bash "$root/scripts/cluster-demo-cli.sh" "$so" "$sim" 2>&1)
 rc=$?
 echo "$out"
 if [ "$rc" = 77 ]; then
-  if [ "${CI:-}" = true ]; then echo "demo-cluster: FUSE UNAVAILABLE under CI=true: 0 passed, 1 failed"; exit 1; fi
-  printf '\n!!! SKIPPED demo-cluster: FUSE unavailable (needs root and /dev/fuse). It did NOT run.\n\n'
+  if [ "${CI:-}" = true ]; then echo "cluster-demo-cli: FUSE UNAVAILABLE under CI=true: 0 passed, 1 failed"; exit 1; fi
+  printf '\n!!! SKIPPED cluster-demo-cli: FUSE unavailable (needs root and /dev/fuse). It did NOT run.\n\n'
   exit 0
 fi
 pass=0 fail=0
 check() { # check LABEL OK
-  if [ "$2" = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "demo-cluster: FAILED: $1"; fi
+  if [ "$2" = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "cluster-demo-cli: FAILED: $1"; fi
 }
 has() { grep -Eq -- "$2" <<<"$out"; check "$1: no line matching /$2/" $?; }
 after() { # the line after the first one containing $2 is exactly $3
   [ "$(grep -F -A1 -m1 -- "$2" <<<"$out" | sed -n 2p)" = "$3" ]
   check "$1: the line after '$2' is not '$3'" $?
 }
-check "demo-cluster.sh exited $rc" "$rc"
+check "cluster-demo-cli.sh exited $rc" "$rc"
 has "1. bookmark on n1" '^[0-9a-f]{16}/[0-9a-f]{16}$'
 has "2. n2 reads n1's row" '^written on n1$'
 has "2. n2 names n1" '^0\|n1$'
@@ -47,5 +47,5 @@ check "5. n1 refuses a plain write (2 refusals in all)" $?
 tmp=$(sed -n 's/^== cluster: .* n1=\(.*\)\/n1 .*/\1/p' <<<"$out" | head -n 1)
 [ -n "$tmp" ] && [ ! -e "$tmp" ]; check "temp dir ${tmp:-?} removed" $?
 ! grep -qF " ${tmp:-/nonexistent}/" /proc/self/mountinfo; check "no mount left under ${tmp:-?}" $?
-echo "demo-cluster: $pass passed, $fail failed"
+echo "cluster-demo-cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

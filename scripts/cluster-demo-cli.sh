@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make demo-cluster`: the guard in the sqlite3 CLI on a two-node LiteFS
+# `make cluster-demo-cli`: the guard in the sqlite3 CLI on a two-node LiteFS
 # stand-in. litefs-sim serves two real FUSE mounts, n1 and n2, over one
 # backing directory with one lease (see litefs-sim/README.md); each sqlite3
 # run below is one "machine": LITEFS_GUARD_DIR is that node's mount and the
@@ -7,59 +7,24 @@
 set -euo pipefail
 so=$(realpath "${1:-target/release/liblitefs_guard.so}")
 sim=$(realpath "${2:-target/release/litefs-sim}")
-command -v sqlite3 >/dev/null || { echo "demo-cluster: the sqlite3 CLI is missing (apt-get install sqlite3)" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "demo-cluster: python3 is missing (it talks to the control socket)" >&2; exit 1; }
-[ -x "$sim" ] || { echo "demo-cluster: $sim is missing (make sim-build)" >&2; exit 1; }
-if [ "$(id -u)" != 0 ] || ! { : <>/dev/fuse; } 2>/dev/null; then
-  echo "demo-cluster: FUSE unavailable: litefs-sim needs root and /dev/fuse" >&2
-  exit 77
-fi
+command -v sqlite3 >/dev/null || { echo "cluster-demo-cli: the sqlite3 CLI is missing (apt-get install sqlite3)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "cluster-demo-cli: python3 is missing (it talks to the control socket)" >&2; exit 1; }
+[ -x "$sim" ] || { echo "cluster-demo-cli: $sim is missing (make sim-build)" >&2; exit 1; }
+. "$(dirname "$0")/lib/litefs-sim.sh"
+sim_need_fuse cluster-demo-cli
 
 tmp=$(mktemp -d /tmp/litefs-cluster.XXXXXX)
-sim_pid=
-mounted() { awk -v p="$1" '$5 == p { found = 1 } END { exit !found }' /proc/self/mountinfo; }
 teardown() {
   set +e
-  if [ -n "$sim_pid" ]; then
-    "$tmp/ctl" quit >/dev/null 2>&1
-    for _ in $(seq 50); do kill -0 "$sim_pid" 2>/dev/null || break; sleep 0.1; done
-    kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
-  fi
-  for n in n1 n2; do mounted "$tmp/$n" && umount -l "$tmp/$n"; done
+  trap '' INT TERM  # a second Ctrl-C must not cut the cleanup short
+  sim_stop
   rm -rf "$tmp"
 }
 trap teardown EXIT
 trap 'exit 130' INT TERM
 
-# The control socket, one command per call: `ctl lease n2` prints `[control] lease n2: ok lease=n2`.
-cat >"$tmp/ctl" <<'PY'
-#!/usr/bin/env python3
-import os, socket, sys
-cmd = " ".join(sys.argv[1:])
-s = socket.socket(socket.AF_UNIX)
-s.connect(os.path.join(os.path.dirname(os.path.abspath(__file__)), "control.sock"))
-s.sendall((cmd + "\n").encode())
-reply = b""
-while not reply.endswith(b"\n"):
-    chunk = s.recv(4096)
-    if not chunk:
-        break
-    reply += chunk
-print(f"[control] {cmd}: {reply.decode().strip()}", flush=True)
-PY
-chmod +x "$tmp/ctl"
 ln -s "$so" "$tmp/litefs_guard.so"
-
-# stdin is a pipe from this script: when the script dies, the sim unmounts and exits.
-coproc SIM { exec "$sim" --backing "$tmp/backing" --node n1="$tmp/n1" --node n2="$tmp/n2" \
-  --control "$tmp/control.sock" --log "$tmp/sim.log" --exit-on-stdin-eof >"$tmp/sim.out" 2>&1; }
-sim_pid=$SIM_PID
-for _ in $(seq 100); do
-  mounted "$tmp/n1" && mounted "$tmp/n2" && [ -S "$tmp/control.sock" ] && break
-  kill -0 "$sim_pid" 2>/dev/null || { echo "demo-cluster: litefs-sim exited:" >&2; cat "$tmp/sim.out" >&2; exit 1; }
-  sleep 0.1
-done
-mounted "$tmp/n1" && mounted "$tmp/n2" || { echo "demo-cluster: the mounts did not appear in 10 s" >&2; exit 1; }
+sim_start "$tmp" "$sim" || { echo "cluster-demo-cli: litefs-sim did not start" >&2; exit 1; }
 
 # node NAME: the sqlite3 CLI on that node's mount, SQL on stdin, the guard loaded.
 # sqlite3 exits non-zero after the refused statements: that is the point.
