@@ -4,8 +4,10 @@
 # django.json). See docs/benchmarks.md. The FUSE rows need root and
 # /dev/fuse (litefs-sim); without them they are marked "not run".
 #
-#   make bench                        everything, ~3 minutes on 2 cores
+#   make bench                        everything, ~4 minutes on 2 cores
 #   make bench BENCH_ARGS='--only insert,tx10 --reps 15'
+#   make bench BENCH_ARGS='--only contention-table --writers 8 --load request'
+#                                     part of the contention table (docs/benchmarks.md)
 #   bench/target/release/litefs-guard-bench profile insert guarded 20000
 #                                     one side of one figure, for perf/callgrind
 

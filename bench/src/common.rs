@@ -83,6 +83,11 @@ pub fn set_guard_env(mount: &Path) {
     MOUNT.set(mount).expect("one guarded location per process");
 }
 
+/// The guarded location of this process, if `set_guard_env` configured one.
+pub fn mount() -> Option<&'static Path> {
+    MOUNT.get().map(PathBuf::as_path)
+}
+
 /// Loads the extension once for this process on a throwaway `:memory:`
 /// connection: every connection opened afterwards gets the authorizer, and
 /// every database under the mount (`set_guard_env`) the guard's VFS.
@@ -184,6 +189,19 @@ pub fn open_stock(path: &Path) -> Connection {
     c
 }
 
+/// Stock SQLite in a process that never loaded the extension (the stock
+/// writers of the contention table's process cells).
+pub fn open_unloaded(path: &Path) -> Connection {
+    assert!(!LOAD.is_completed(), "the extension is loaded in this process");
+    let c = Connection::open(path).unwrap();
+    configure(&c);
+    assert!(
+        c.query_row("SELECT litefs_config()", [], |_| Ok(())).is_err(),
+        "litefs_config() exists without the extension"
+    );
+    c
+}
+
 pub fn config(c: &Connection) -> serde_json::Value {
     let s: String = c.query_row("SELECT litefs_config()", [], |r| r.get(0)).unwrap();
     serde_json::from_str(&s).unwrap()
@@ -209,6 +227,16 @@ pub fn median(v: &[f64]) -> f64 {
     } else {
         (s[n / 2 - 1] + s[n / 2]) / 2.0
     }
+}
+
+/// The `q` quantile of `v` (nearest rank, rounded); NaN if `v` is empty.
+pub fn percentile(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    s[(((s.len() - 1) as f64) * q).round() as usize]
 }
 
 /// CPU time of the calling thread (user + system): unlike wall time, not

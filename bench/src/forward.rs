@@ -13,7 +13,7 @@
 //! lock through FUSE, the `.primary` and mode checks) plus the sim's, not a
 //! round trip to a distant primary.
 
-use crate::common::{config, configure, load_guard_per_database_dir, Paired};
+use crate::common::{config, configure, load_guard_per_database_dir, percentile, Paired};
 use crate::fuse::{run_child, sim_bin};
 use crate::work;
 use litefs_sim::harness::{fuse_available, Sim, SimOptions};
@@ -76,15 +76,6 @@ pub fn child(args: &[String]) {
         }
     };
     println!("{v}");
-}
-
-fn percentile(v: &[f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    s[(((s.len() - 1) as f64) * q).round() as usize]
 }
 
 fn open(path: &Path, role: &str) -> Connection {

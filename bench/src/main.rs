@@ -3,6 +3,14 @@
 //!
 //!   litefs-guard-bench [--reps N] [--scale F] [--only ID,ID] [--no-fuse]
 //!                      [--no-django] [--out FILE] [--django-python PY] [--aa]
+//!                      [--secs S] [--writers 2,8,32] [--mode threads,processes]
+//!                      [--load request,back-to-back] [--place local,sim]
+//!                      [--hold-ms 0.6] [--pause-ms 4]
+//!
+//! The second line is the contention table's (`contention-table`, see
+//! bench/src/contention.rs): seconds per side per cell per repetition and
+//! the cells to run. It runs `--reps` repetitions if given (any number),
+//! else 2; the other figures need at least 5 (default 9).
 //!
 //! `--aa` is the calibration run: the "guarded" side becomes a second stock
 //! connection (and Django alias), so every ratio should come out 1.00 and
@@ -18,8 +26,12 @@
 //! once per process, so the FUSE rows, whose mount is litefs-sim's, run in a
 //! child process of this binary (`fuse-child`); the forwarding row, whose
 //! two nodes are two mounts, in another (`forward-child`, bench/src/forward.rs).
+//! The contention table's process writers are children too
+//! (`contention-child`), and so are its litefs-sim cells
+//! (`contention-sim-child`).
 
 mod common;
+mod contention;
 mod forward;
 mod fuse;
 mod report;
@@ -32,7 +44,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 struct Opts {
-    reps: usize,
+    /// As given; see [`Opts::reps`].
+    reps: Option<usize>,
     scale: f64,
     only: Option<Vec<String>>,
     fuse: bool,
@@ -41,6 +54,18 @@ struct Opts {
     django_python: PathBuf,
     /// A/A calibration: the "guarded" side is a second stock connection.
     aa: bool,
+    table: contention::Opts,
+}
+
+impl Opts {
+    /// Repetitions of the paired figures.
+    fn reps(&self) -> usize {
+        self.reps.unwrap_or(9)
+    }
+
+    fn want(&self, id: &str) -> bool {
+        self.only.as_ref().is_none_or(|v| v.iter().any(|x| x == id))
+    }
 }
 
 fn repo() -> PathBuf {
@@ -49,7 +74,7 @@ fn repo() -> PathBuf {
 
 fn parse_args() -> Result<Opts, String> {
     let mut o = Opts {
-        reps: 9,
+        reps: None,
         scale: 1.0,
         only: None,
         fuse: true,
@@ -57,12 +82,13 @@ fn parse_args() -> Result<Opts, String> {
         out: repo().join("target/bench/results.json"),
         django_python: repo().join("build/venv/bin/python"),
         aa: false,
+        table: contention::Opts::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut val = || it.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
-            "--reps" => o.reps = val()?.parse().map_err(|e| format!("--reps: {e}"))?,
+            "--reps" => o.reps = Some(val()?.parse().map_err(|e| format!("--reps: {e}"))?),
             "--scale" => o.scale = val()?.parse().map_err(|e| format!("--scale: {e}"))?,
             "--only" => o.only = Some(val()?.split(',').map(str::to_string).collect()),
             "--no-fuse" => o.fuse = false,
@@ -70,12 +96,23 @@ fn parse_args() -> Result<Opts, String> {
             "--aa" => o.aa = true,
             "--out" => o.out = PathBuf::from(val()?),
             "--django-python" => o.django_python = PathBuf::from(val()?),
+            _ if o.table.parse_arg(&a, &mut val)? => {}
             _ => return Err(format!("unknown argument {a:?}")),
         }
     }
-    if o.reps < 5 {
-        return Err("--reps must be at least 5".into());
+    let only_table = o
+        .only
+        .as_ref()
+        .is_some_and(|v| v.iter().all(|x| x == "contention-table"));
+    match o.reps {
+        Some(0) => return Err("--reps must be at least 1".into()),
+        Some(r) if r < 5 && !only_table => {
+            return Err("--reps must be at least 5 (fewer only with --only contention-table)".into())
+        }
+        _ => {}
     }
+    o.table.reps = o.reps.unwrap_or(contention::DEFAULT_REPS);
+    o.table.aa = o.aa;
     Ok(o)
 }
 
@@ -98,6 +135,8 @@ fn main() {
         Some("profile") => return profile(&args[2..]),
         Some("fuse-child") => return fuse::child(&args[2..]),
         Some("forward-child") => return forward::child(&args[2..]),
+        Some("contention-child") => return contention::child(&args[2..]),
+        Some("contention-sim-child") => return contention::sim_child(&args[2..]),
         _ => {}
     }
     let o = match parse_args() {
@@ -114,7 +153,8 @@ fn main() {
     let dirs = Dirs::new("local");
     set_guard_env(&dirs.guarded);
     load_guard();
-    let want = |id: &str| o.only.as_ref().is_none_or(|v| v.iter().any(|x| x == id));
+    let want = |id: &str| o.want(id);
+    let reps = o.reps();
     let n = |base: usize| ((base as f64 * o.scale) as usize).max(10);
     let mut rows: Vec<Row> = Vec::new();
 
@@ -131,7 +171,7 @@ fn main() {
     if want("point_select") {
         eprintln!("bench: point SELECT …");
         let p = Paired::run(
-            o.reps,
+            reps,
             n(100_000),
             |n| work::point_select(&g, n),
             |n| work::point_select(&s, n),
@@ -146,7 +186,7 @@ fn main() {
     if want("prepare_write") {
         eprintln!("bench: prepare + finalize …");
         let p = Paired::run(
-            o.reps,
+            reps,
             n(30_000),
             |n| work::prepare_write(&g, n),
             |n| work::prepare_write(&s, n),
@@ -161,7 +201,7 @@ fn main() {
     if want("insert") {
         eprintln!("bench: autocommit INSERT …");
         let p = Paired::run(
-            o.reps,
+            reps,
             n(10_000),
             |n| work::autocommit_insert(&g, n),
             |n| work::autocommit_insert(&s, n),
@@ -170,7 +210,7 @@ fn main() {
     }
     if want("tx10") {
         eprintln!("bench: 10-statement transactions …");
-        let p = Paired::run(o.reps, n(1_500), |n| work::tx10(&g, n), |n| work::tx10(&s, n));
+        let p = Paired::run(reps, n(1_500), |n| work::tx10(&g, n), |n| work::tx10(&s, n));
         rows.push(Row::paired(
             "tx10",
             "plain BEGIN + 10 INSERTs + COMMIT (tx/s)",
@@ -204,7 +244,15 @@ fn main() {
     drop(s);
     if want("contention") {
         eprintln!("bench: contention, 4 threads …");
-        rows.extend(contention(&dirs, o.reps, 0.25 * o.scale));
+        rows.extend(contention(&dirs, reps, 0.25 * o.scale));
+    }
+    let mut table = None;
+    if want("contention-table") {
+        eprintln!("bench: contention table …");
+        let sim = (!o.fuse).then(|| "disabled with --no-fuse".to_string());
+        let t = contention::run(&o.table, &dirs, sim);
+        rows.push(Row::contention_table(&t));
+        table = Some(t);
     }
     drop(dirs);
 
@@ -213,7 +261,7 @@ fn main() {
             rows.extend(Row::fuse_not_run("disabled with --no-fuse"));
         } else {
             eprintln!("bench: FUSE mount (litefs-sim) …");
-            match fuse::run(o.reps, n(300), o.aa) {
+            match fuse::run(reps, n(300), o.aa) {
                 Ok(f) => rows.extend(Row::fuse(&f)),
                 Err(why) => {
                     eprintln!(
@@ -267,8 +315,8 @@ fn main() {
 
     let machine = report::machine(&django_meta, load_before);
     let secs = started.elapsed().as_secs_f64();
-    report::print(&rows, &machine, o.reps, secs);
-    if let Err(e) = report::write(&o.out, &rows, &machine, o.reps, secs) {
+    report::print(&rows, table.as_ref(), &machine, reps, secs);
+    if let Err(e) = report::write(&o.out, &rows, table.as_ref(), &machine, reps, secs) {
         eprintln!("litefs-guard-bench: writing {}: {e}", o.out.display());
         std::process::exit(1);
     }
@@ -280,31 +328,28 @@ fn main() {
 }
 
 /// Guarded plain BEGIN vs stock BEGIN IMMEDIATE vs stock plain BEGIN, one
-/// database each, interleaved per repetition.
+/// database each, interleaved per repetition: 4 threads back to back, no
+/// hold (the contention table's writer, `contention::Target::run`).
 fn contention(dirs: &Dirs, reps: usize, secs: f64) -> Vec<Row> {
-    use work::Begin;
+    use contention::{Mode, Side, Target};
     const THREADS: usize = 4;
-    let paths: Vec<PathBuf> = vec![
-        dirs.guarded.join("cont-guarded.db"),
-        dirs.stock.join("cont-stock-imm.db"),
-        dirs.stock.join("cont-stock-plain.db"),
+    let targets = [
+        Target::new(Side::Guard, dirs.guarded.join("cont-guarded.db")),
+        Target::new(Side::StockImmediate, dirs.stock.join("cont-stock-imm.db")),
+        Target::new(Side::StockPlain, dirs.stock.join("cont-stock-plain.db")),
     ];
-    work::schema(&open_guarded(&paths[0]));
-    for p in &paths[1..] {
-        work::schema(&open_stock(p));
-    }
-    let run = |i: usize| match i {
-        0 => work::contention(&paths[0], open_guarded, Begin::Plain, THREADS, secs),
-        1 => work::contention(&paths[1], open_stock, Begin::Immediate, THREADS, secs),
-        _ => work::contention(&paths[2], open_stock, Begin::Plain, THREADS, secs),
+    let run = |t: &Target| {
+        let plan = t.side.plan(std::time::Duration::ZERO, std::time::Duration::ZERO);
+        t.run(Mode::Threads, THREADS, &plan, secs)
     };
-    for i in 0..3 {
-        run(i); // warm-up
+    for t in &targets {
+        t.create();
+        run(t); // warm-up
     }
-    let mut res: [Vec<work::Contention>; 3] = Default::default();
+    let mut res: [Vec<contention::Run>; 3] = Default::default();
     for _ in 0..reps {
-        for (i, r) in res.iter_mut().enumerate() {
-            r.push(run(i));
+        for (t, r) in targets.iter().zip(&mut res) {
+            r.push(run(t));
         }
     }
     Row::contention(&res, THREADS, secs)
@@ -328,7 +373,7 @@ fn django(o: &Opts) -> Result<serde_json::Value, String> {
         .arg("--out")
         .arg(&out)
         .arg("--reps")
-        .arg(o.reps.to_string())
+        .arg(o.reps().to_string())
         .arg("--scale")
         .arg(o.scale.to_string())
         .args(o.aa.then_some("--aa"))

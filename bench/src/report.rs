@@ -1,9 +1,9 @@
 //! The table: one row per figure, printed and written as JSON and Markdown.
 
 use crate::common::{median, Paired};
+use crate::contention::{CellResult, Named, Run, Side, Table};
 use crate::forward::Forward;
 use crate::fuse::Fuse;
-use crate::work::Contention;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -101,27 +101,26 @@ impl Row {
         }
     }
 
-    pub fn contention(res: &[Vec<Contention>; 3], threads: usize, secs: f64) -> Vec<Row> {
-        let med = |v: &[Contention]| median(&v.iter().map(|c| c.per_s).collect::<Vec<_>>());
-        let pair_ratio = |a: &[Contention], b: &[Contention]| {
+    pub fn contention(res: &[Vec<Run>; 3], threads: usize, secs: f64) -> Vec<Row> {
+        let med = |v: &[Run]| median(&v.iter().map(Run::tx_per_s).collect::<Vec<_>>());
+        let pair_ratio = |a: &[Run], b: &[Run]| {
             median(
                 &a.iter()
                     .zip(b)
-                    .map(|(x, y)| x.per_s / y.per_s)
+                    .map(|(x, y)| x.tx_per_s() / y.tx_per_s())
                     .collect::<Vec<_>>(),
             )
         };
-        let failed = |v: &[Contention]| v.iter().map(|c| c.failed).sum::<usize>();
-        let consistent = |v: &[Contention]| v.iter().all(|c| c.consistent);
+        let failed = |v: &[Run]| v.iter().map(|c| c.log.failed).sum::<usize>();
+        let consistent = |v: &[Run]| v.iter().all(Run::counter_exact);
         let (g, si, sp) = (&res[0], &res[1], &res[2]);
-        let attempts = sp.iter().map(|c| c.committed + c.failed).sum::<usize>();
+        let attempts = sp.iter().map(|c| c.log.committed + c.log.failed).sum::<usize>();
         let ratio = pair_ratio(g, si);
-        let detail = |v: &[Contention]| {
+        let detail = |v: &[Run]| {
             json!({
-                "committed_per_s": v.iter().map(|c| c.per_s).collect::<Vec<_>>(),
-                "committed": v.iter().map(|c| c.committed).collect::<Vec<_>>(),
-                "failed": v.iter().map(|c| c.failed).collect::<Vec<_>>(),
-                "busy_sleeps_per_tx": v.iter().map(|c| c.busy_per_tx).collect::<Vec<_>>(),
+                "committed_per_s": v.iter().map(Run::tx_per_s).collect::<Vec<_>>(),
+                "committed": v.iter().map(|c| c.log.committed).collect::<Vec<_>>(),
+                "failed": v.iter().map(|c| c.log.failed).collect::<Vec<_>>(),
                 "counter_consistent": consistent(v),
             })
         };
@@ -157,6 +156,39 @@ impl Row {
             )
         };
         vec![main, plain]
+    }
+
+    /// The contention table's line in the main table: how many cells met
+    /// the targets; the cells themselves are in `detail` and in the table
+    /// [`contention_text`] prints.
+    pub fn contention_table(t: &Table) -> Row {
+        let ran: Vec<_> = t.cells.iter().filter_map(CellResult::verdict).collect();
+        let met = ran.iter().filter(|v| v.missed.is_empty()).count();
+        let not_run = t.cells.len() - ran.len();
+        let status = if ran.is_empty() {
+            let why = t.cells.iter().find_map(|c| c.sides.as_ref().err()).cloned();
+            Status::NotRun(why.unwrap_or_else(|| "no cell selected".into()))
+        } else {
+            Status::of(met == ran.len())
+        };
+        Row {
+            guarded: format!(
+                "{met} of {} cells met{}",
+                ran.len(),
+                if not_run > 0 {
+                    format!(", {not_run} not run")
+                } else {
+                    String::new()
+                }
+            ),
+            target: "see the contention table".into(),
+            status,
+            detail: t.json(),
+            ..Row::new(
+                "contention-table",
+                "contention table: guard plain BEGIN vs stock BEGIN IMMEDIATE (and stock plain BEGIN)",
+            )
+        }
     }
 
     pub fn fuse(f: &Fuse) -> Vec<Row> {
@@ -310,6 +342,142 @@ impl Row {
     }
 }
 
+const TABLE_HEADER: [&str; 13] = [
+    "cell", "side", "tx/s", "fail", "p50 ms", "p99 ms", "max ms", "max wait", "p99×", "max×", "tx/s×", "met",
+    "missed",
+];
+
+fn side_label(s: Side) -> &'static str {
+    match s {
+        Side::Guard => "guard BEGIN",
+        Side::StockImmediate => "stock IMMEDIATE",
+        Side::StockPlain => "stock BEGIN",
+    }
+}
+
+/// The contention table's lines: per cell, one line per side; the ratios
+/// (guard / stock IMMEDIATE) and the verdict on the first side's line.
+fn contention_cells(t: &Table) -> Vec<[String; 13]> {
+    let ms = |x: f64| {
+        if x < 10.0 {
+            format!("{x:.2}")
+        } else {
+            format!("{x:.0}")
+        }
+    };
+    let mut out = Vec::new();
+    for c in &t.cells {
+        let cell = format!(
+            "{} {} {} {}",
+            c.cell.writers,
+            c.cell.mode.name(),
+            c.cell.load.name(),
+            c.cell.place.name()
+        );
+        let sides = match &c.sides {
+            Ok(s) => s,
+            Err(_) => {
+                let mut l: [String; 13] = Default::default();
+                l[0] = cell;
+                l[1] = "not run".into();
+                l[11] = "not run".into();
+                out.push(l);
+                continue;
+            }
+        };
+        let v = c.verdict().unwrap();
+        for (i, s) in sides.iter().enumerate() {
+            let mut l: [String; 13] = Default::default();
+            if i == 0 {
+                l[0] = cell.clone();
+                l[8] = format!("{:.2}", v.p99);
+                l[9] = format!("{:.2}", v.max);
+                l[10] = format!("{:.2}", v.tx_per_s);
+                l[11] = if v.missed.is_empty() { "PASS" } else { "FAIL" }.into();
+                l[12] = v.missed.join("; ");
+            }
+            l[1] = side_label(s.side).into();
+            if !s.counter_exact {
+                l[1] += " (COUNTER OFF)";
+            }
+            l[2] = format!("{:.0}", s.tx_per_s);
+            l[3] = s.failed.to_string();
+            l[4] = ms(s.p50_ms);
+            l[5] = ms(s.p99_ms);
+            l[6] = ms(s.max_ms);
+            l[7] = ms(s.max_wait_ms);
+            out.push(l);
+        }
+    }
+    out
+}
+
+fn contention_caption(t: &Table) -> String {
+    let o = &t.opts;
+    format!(
+        "Contention table: each writer loops BEGIN; SELECT v; UPDATE v+1; {:.1} ms spin holding the write lock; \
+         COMMIT; then a {:.0} ms sleep (request) or none (back-to-back); busy_timeout 5 s. {} s × {} reps per side \
+         per cell, sides interleaved A B C; latency = BEGIN issued → COMMIT returned (committed transactions), \
+         wait = BEGIN issued → the statement that took the write lock returned; p99×, max×, tx/s× = guard / stock \
+         IMMEDIATE{}. Targets: no failure where stock IMMEDIATE has none, counter exact; with ≥ 8 writers, request: \
+         p99× and max× ≤ 0.2, tx/s× ≥ 1.0; back-to-back: max× ≤ 0.2, tx/s× ≥ 0.9. {:.0} s.",
+        o.hold.as_secs_f64() * 1e3,
+        o.pause.as_secs_f64() * 1e3,
+        o.secs,
+        o.reps,
+        if o.aa { " (--aa: the first side is a second stock IMMEDIATE)" } else { "" },
+        t.secs
+    )
+}
+
+/// The contention table as aligned text.
+pub fn contention_text(t: &Table) -> String {
+    let cells = contention_cells(t);
+    let mut w = TABLE_HEADER.map(|h| h.chars().count());
+    for c in &cells {
+        for (i, s) in c.iter().enumerate() {
+            w[i] = w[i].max(s.chars().count());
+        }
+    }
+    let line = |c: &[String]| {
+        let s = c
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let pad = " ".repeat(w[i] - s.chars().count());
+                // Numbers right-aligned.
+                if (2..=10).contains(&i) {
+                    format!("{pad}{s}")
+                } else {
+                    format!("{s}{pad}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ");
+        s.trim_end().to_string()
+    };
+    let mut s = format!("\n{}\n", line(&TABLE_HEADER.map(String::from)));
+    s += &format!("{}\n", line(&w.map(|n| "-".repeat(n))));
+    for c in &cells {
+        s += &format!("{}\n", line(c));
+    }
+    for c in &t.cells {
+        if let Err(why) = &c.sides {
+            s += &format!("NOT RUN: {} — {why}\n", c.cell.id());
+        }
+    }
+    s + &contention_caption(t) + "\n"
+}
+
+fn contention_markdown(t: &Table) -> String {
+    let mut s = format!("\n### Contention table\n\n| {} |\n", TABLE_HEADER.join(" | "));
+    s += &format!("|{}\n", "---|".repeat(TABLE_HEADER.len()));
+    for c in contention_cells(t) {
+        s += &format!("| {} |\n", c.join(" | "));
+    }
+    s + "\n" + &contention_caption(t) + "\n"
+}
+
 const HEADER: [&str; 7] = [
     "figure",
     "guarded",
@@ -360,7 +528,7 @@ pub fn machine(django: &Value, load_before: String) -> Value {
     })
 }
 
-pub fn print(rows: &[Row], m: &Value, reps: usize, secs: f64) {
+pub fn print(rows: &[Row], table: Option<&Table>, m: &Value, reps: usize, secs: f64) {
     let cells: Vec<[String; 7]> = rows.iter().map(Row::cells).collect();
     let mut w = HEADER.map(|h| h.chars().count());
     for c in &cells {
@@ -386,6 +554,9 @@ pub fn print(rows: &[Row], m: &Value, reps: usize, secs: f64) {
             println!("NOT RUN: {} — {why}", r.id);
         }
     }
+    if let Some(t) = table {
+        print!("{}", contention_text(t));
+    }
     println!(
         "\nguarded/stock throughput ratio: median of {reps} back-to-back pairs (after a warm-up pair). \
          CPU ratio: the same from thread CPU time per op.\n\
@@ -402,7 +573,7 @@ pub fn print(rows: &[Row], m: &Value, reps: usize, secs: f64) {
     );
 }
 
-pub fn markdown(rows: &[Row], m: &Value, reps: usize) -> String {
+pub fn markdown(rows: &[Row], table: Option<&Table>, m: &Value, reps: usize) -> String {
     let mut s = String::new();
     s.push_str(&format!("| {} |\n", HEADER.join(" | ")));
     s.push_str(&format!("|{}\n", "---|".repeat(HEADER.len())));
@@ -426,10 +597,20 @@ pub fn markdown(rows: &[Row], m: &Value, reps: usize) -> String {
         m["loadavg_before"].as_str().unwrap_or("?"),
         m["loadavg_after"].as_str().unwrap_or("?"),
     ));
+    if let Some(t) = table {
+        s += &contention_markdown(t);
+    }
     s
 }
 
-pub fn write(out: &Path, rows: &[Row], m: &Value, reps: usize, secs: f64) -> std::io::Result<()> {
+pub fn write(
+    out: &Path,
+    rows: &[Row],
+    table: Option<&Table>,
+    m: &Value,
+    reps: usize,
+    secs: f64,
+) -> std::io::Result<()> {
     if let Some(d) = out.parent() {
         std::fs::create_dir_all(d)?;
     }
@@ -440,5 +621,5 @@ pub fn write(out: &Path, rows: &[Row], m: &Value, reps: usize, secs: f64) -> std
         "rows": rows.iter().map(Row::json).collect::<Vec<_>>(),
     });
     std::fs::write(out, serde_json::to_string_pretty(&j)? + "\n")?;
-    std::fs::write(out.with_extension("md"), markdown(rows, m, reps))
+    std::fs::write(out.with_extension("md"), markdown(rows, table, m, reps))
 }

@@ -3,11 +3,9 @@
 
 use crate::common::Lcg;
 use rusqlite::Connection;
+use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Rows in `kv`, the table point SELECTs read.
 pub const ROWS: i64 = 10_000;
@@ -80,131 +78,216 @@ pub fn tx10(c: &Connection, n: usize) {
     }
 }
 
-/// How a contention run begins its transactions.
+/// How a contention writer begins its transactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Begin {
     Plain,
     Immediate,
 }
 
-/// Busy-handler calls of the current contention run, all threads.
-static BUSY_CALLS: AtomicU64 = AtomicU64::new(0);
-
-/// SQLite's own default busy handler (sqliteDefaultBusyCallback, what
-/// `busy_timeout(5 s)` installs: the same sleeps, the same 5 s limit), plus
-/// a count of how often it ran.
-fn counting_busy_handler(count: i32) -> bool {
-    const DELAYS: [u64; 12] = [1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100];
-    const TOTALS: [u64; 12] = [0, 1, 3, 8, 18, 33, 53, 78, 103, 128, 178, 228];
-    const TIMEOUT_MS: u64 = 5000;
-    BUSY_CALLS.fetch_add(1, Ordering::Relaxed);
-    let count = count.max(0) as usize;
-    let (mut delay, prior) = if count < 12 {
-        (DELAYS[count], TOTALS[count])
-    } else {
-        (100, TOTALS[11] + 100 * (count as u64 - 11))
-    };
-    if prior + delay > TIMEOUT_MS {
-        if prior >= TIMEOUT_MS {
-            return false;
-        }
-        delay = TIMEOUT_MS - prior;
-    }
-    std::thread::sleep(std::time::Duration::from_millis(delay));
-    true
+/// The statements of a contention transaction, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stmt {
+    Begin,
+    Select,
+    Update,
+    Commit,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Contention {
+/// What one contention writer does: `begin`; `SELECT v`; `UPDATE … SET
+/// v = ?+1`; `hold` (a spin, with the write lock held); `COMMIT`; then
+/// `pause` (a sleep) before the next transaction. `lock_at` is the statement
+/// in which the write lock is taken, for the wait figure (see [`writer`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub begin: Begin,
+    pub lock_at: Stmt,
+    pub hold: Duration,
+    pub pause: Duration,
+}
+
+/// What one writer (or, merged, all writers of one run) did.
+#[derive(Debug, Clone, Default)]
+pub struct WriterLog {
+    /// Committed transactions, including those that began before the stop
+    /// time and committed after it.
     pub committed: usize,
-    /// Busy-handler sleeps per committed transaction.
-    pub busy_per_tx: f64,
+    /// Committed by the stop time: the throughput figure.
+    pub in_window: usize,
     pub failed: usize,
-    pub per_s: f64,
-    /// The counter equals the committed transactions (no lost update).
-    pub consistent: bool,
+    /// Per committed transaction: BEGIN issued → COMMIT returned, µs.
+    pub lat_us: Vec<u64>,
+    /// Per committed transaction: BEGIN issued → the statement that took the
+    /// write lock returned, µs.
+    pub wait_us: Vec<u64>,
+    /// The longest failed attempt, µs.
+    pub max_failed_us: u64,
+    /// "STATEMENT: message (extended code)" → count.
+    pub errors: BTreeMap<String, usize>,
 }
 
-fn rmw(c: &Connection, begin: &str) -> rusqlite::Result<()> {
-    c.prepare_cached(begin)?.execute([])?;
-    let v: i64 = c
-        .prepare_cached("SELECT v FROM counter WHERE id = 1")?
-        .query_row([], |r| r.get(0))?;
-    c.prepare_cached("UPDATE counter SET v = ?1 WHERE id = 1")?
-        .execute([v + 1])?;
-    c.prepare_cached("COMMIT")?.execute([])?;
-    Ok(())
-}
+impl WriterLog {
+    pub fn merge(&mut self, o: WriterLog) {
+        self.committed += o.committed;
+        self.in_window += o.in_window;
+        self.failed += o.failed;
+        self.lat_us.extend(o.lat_us);
+        self.wait_us.extend(o.wait_us);
+        self.max_failed_us = self.max_failed_us.max(o.max_failed_us);
+        for (k, n) in o.errors {
+            *self.errors.entry(k).or_default() += n;
+        }
+    }
 
-/// `threads` connections (opened by `open`, outside the clock) run
-/// read-modify-write transactions for `secs` seconds; a failed one is rolled
-/// back and counted, not retried. Throughput counts committed transactions.
-pub fn contention(
-    path: &Path,
-    open: fn(&Path) -> Connection,
-    begin: Begin,
-    threads: usize,
-    secs: f64,
-) -> Contention {
-    let setup = open(path);
-    setup
-        .execute_batch("UPDATE counter SET v = 0 WHERE id = 1")
-        .unwrap();
-    let conns: Vec<Connection> = (0..threads)
-        .map(|_| {
-            let c = open(path);
-            c.busy_handler(Some(counting_busy_handler)).unwrap();
-            c
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "committed": self.committed,
+            "in_window": self.in_window,
+            "failed": self.failed,
+            "lat_us": self.lat_us,
+            "wait_us": self.wait_us,
+            "max_failed_us": self.max_failed_us,
+            "errors": self.errors,
         })
-        .collect();
-    BUSY_CALLS.store(0, Ordering::Relaxed);
-    let sql = match begin {
+    }
+
+    pub fn from_json(v: &serde_json::Value) -> Option<WriterLog> {
+        let n = |k: &str| v[k].as_u64().map(|x| x as usize);
+        let list = |k: &str| -> Option<Vec<u64>> { v[k].as_array()?.iter().map(|x| x.as_u64()).collect() };
+        Some(WriterLog {
+            committed: n("committed")?,
+            in_window: n("in_window")?,
+            failed: n("failed")?,
+            lat_us: list("lat_us")?,
+            wait_us: list("wait_us")?,
+            max_failed_us: v["max_failed_us"].as_u64()?,
+            errors: v["errors"]
+                .as_object()?
+                .iter()
+                .map(|(k, n)| Some((k.clone(), n.as_u64()? as usize)))
+                .collect::<Option<_>>()?,
+        })
+    }
+}
+
+/// CLOCK_MONOTONIC in ns: one clock for every process of the machine, so a
+/// start and stop time can be handed to child processes.
+pub fn mono_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid clock id and out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn sleep_until(ns: u64) {
+    let now = mono_ns();
+    if ns > now {
+        std::thread::sleep(Duration::from_nanos(ns - now));
+    }
+}
+
+/// Busy-waits `d` (wall clock): the transaction's work, done on a CPU like a
+/// request handler's, exactly as long whatever the timer slack.
+fn spin(d: Duration) {
+    let t = Instant::now();
+    while t.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+/// One read-modify-write transaction; `Err` names the failing statement.
+/// Returns the time at which the `lock_at` statement returned.
+fn rmw(c: &Connection, plan: &Plan) -> Result<u64, (Stmt, rusqlite::Error)> {
+    let begin = match plan.begin {
         Begin::Plain => "BEGIN",
         Begin::Immediate => "BEGIN IMMEDIATE",
     };
-    let start = Arc::new(Barrier::new(threads + 1));
-    let stop = Arc::new(AtomicBool::new(false));
-    let handles: Vec<_> = conns
-        .into_iter()
-        .map(|c| {
-            let (start, stop) = (start.clone(), stop.clone());
-            std::thread::spawn(move || {
-                start.wait();
-                let (mut ok, mut failed) = (0usize, 0usize);
-                while !stop.load(Ordering::Relaxed) {
-                    if rmw(&c, sql).is_ok() {
-                        ok += 1;
-                    } else {
-                        failed += 1;
-                        let _ = c.execute_batch("ROLLBACK");
-                    }
-                }
-                (ok, failed)
-            })
-        })
-        .collect();
-    start.wait();
-    let t = Instant::now();
-    std::thread::sleep(std::time::Duration::from_secs_f64(secs));
-    stop.store(true, Ordering::Relaxed);
-    let (mut committed, mut failed) = (0, 0);
-    for h in handles {
-        let (o, f) = h.join().unwrap();
-        committed += o;
-        failed += f;
+    let at = |s: Stmt, r: rusqlite::Result<()>| r.map(|()| mono_ns()).map_err(|e| (s, e));
+    let t_begin = at(
+        Stmt::Begin,
+        c.prepare_cached(begin).and_then(|mut s| s.execute([]).map(drop)),
+    )?;
+    let mut v = 0i64;
+    let t_select = at(
+        Stmt::Select,
+        c.prepare_cached("SELECT v FROM counter WHERE id = 1")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map(|x| v = x),
+    )?;
+    let t_update = at(
+        Stmt::Update,
+        c.prepare_cached("UPDATE counter SET v = ?1 WHERE id = 1")
+            .and_then(|mut s| s.execute([v + 1]).map(drop)),
+    )?;
+    spin(plan.hold);
+    at(
+        Stmt::Commit,
+        c.prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]).map(drop)),
+    )?;
+    Ok(match plan.lock_at {
+        Stmt::Begin => t_begin,
+        Stmt::Select => t_select,
+        Stmt::Update | Stmt::Commit => t_update,
+    })
+}
+
+/// One writer on connection `c`: from `start_ns` until `stop_ns`
+/// ([`mono_ns`]) it runs `plan`'s transaction, then pauses. A failed
+/// transaction (any error) is rolled back and counted, not retried. The same
+/// code runs in a thread and in a child process (`contention-child`).
+pub fn writer(c: &Connection, plan: &Plan, start_ns: u64, stop_ns: u64) -> WriterLog {
+    let mut log = WriterLog::default();
+    sleep_until(start_ns);
+    while mono_ns() < stop_ns {
+        let t0 = mono_ns();
+        match rmw(c, plan) {
+            Ok(locked) => {
+                let end = mono_ns();
+                log.committed += 1;
+                log.in_window += usize::from(end <= stop_ns);
+                log.lat_us.push((end - t0) / 1000);
+                log.wait_us.push((locked - t0) / 1000);
+            }
+            Err((stmt, e)) => {
+                let _ = c.execute_batch("ROLLBACK");
+                log.failed += 1;
+                log.max_failed_us = log.max_failed_us.max((mono_ns() - t0) / 1000);
+                let code = e.sqlite_error().map_or(0, |f| f.extended_code);
+                *log.errors.entry(format!("{stmt:?}: {e} ({code})")).or_default() += 1;
+            }
+        }
+        std::thread::sleep(plan.pause);
     }
-    // Transactions still running at the stop signal finish before the join.
-    let secs = t.elapsed().as_secs_f64();
-    let v: i64 = setup
-        .query_row("SELECT v FROM counter WHERE id = 1", [], |r| r.get(0))
+    log
+}
+
+/// `conns.len()` writers, one thread each, from `start_ns` to `stop_ns`.
+pub fn writer_threads(conns: Vec<Connection>, plan: &Plan, start_ns: u64, stop_ns: u64) -> Vec<WriterLog> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = conns
+            .into_iter()
+            .map(|c| s.spawn(move || writer(&c, plan, start_ns, stop_ns)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// The counter's value (to check against the committed transactions).
+pub fn counter(c: &Connection) -> i64 {
+    c.query_row("SELECT v FROM counter WHERE id = 1", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Before a contention run: counter at 0, WAL checkpointed and truncated,
+/// so every run starts from the same state.
+pub fn reset_counter(c: &Connection) {
+    c.execute_batch("UPDATE counter SET v = 0 WHERE id = 1").unwrap();
+    c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .unwrap();
-    Contention {
-        committed,
-        busy_per_tx: BUSY_CALLS.load(Ordering::Relaxed) as f64 / committed.max(1) as f64,
-        failed,
-        per_s: committed as f64 / secs,
-        consistent: v == committed as i64,
-    }
 }
 
 /// `BEGIN`, one small INSERT into `fw`, `COMMIT`: the forwarding row's
