@@ -43,6 +43,9 @@ pub struct Settings {
     pub marker: Marker,
     /// Escalate plain BEGIN to an IMMEDIATE-style write lock on the primary.
     pub immediate: bool,
+    /// Wait for the write lock in a fair line (LITEFS_GUARD_FAIR_WAIT; see
+    /// `vfs::fairwait`) instead of the busy handler's blind sleeps.
+    pub fair_wait: bool,
     /// Refuse writes unless the mount is a FUSE filesystem. On by default
     /// whenever a mount is configured (LiteFS is always FUSE; a plain
     /// directory there means LiteFS is down).
@@ -204,6 +207,7 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, Error> {
     };
     let immediate = parse_bool("LITEFS_GUARD_IMMEDIATE", var("LITEFS_GUARD_IMMEDIATE")?, true)?;
     let keep_wal = parse_bool("LITEFS_GUARD_WAL", var("LITEFS_GUARD_WAL")?, true)?;
+    let fair_wait = parse_bool("LITEFS_GUARD_FAIR_WAIT", var("LITEFS_GUARD_FAIR_WAIT")?, true)?;
     let forward = parse_bool("LITEFS_GUARD_FORWARD", var("LITEFS_GUARD_FORWARD")?, false)?;
     let forward_pragma = parse_bool(
         "LITEFS_GUARD_FORWARD_PRAGMA",
@@ -273,6 +277,7 @@ pub fn from_sources(src: &Sources<'_>) -> Result<Settings, Error> {
         mount_source,
         marker,
         immediate,
+        fair_wait,
         require_fuse,
         keep_wal,
         forward,
@@ -636,6 +641,7 @@ mod tests {
     fn one_boolean_parser_for_every_switch() {
         for var in [
             "LITEFS_GUARD_IMMEDIATE",
+            "LITEFS_GUARD_FAIR_WAIT",
             "LITEFS_GUARD_WAL",
             "LITEFS_GUARD_REQUIRE_FUSE",
             EXPAND_VAR,

@@ -13,6 +13,7 @@
 use super::base::{forward, RawBase};
 use super::outside::Links;
 use super::policy::{self, Guard, Rules};
+use super::sleeper::Seat;
 use super::trampolines::*;
 use super::Kind;
 use crate::settings::Settings;
@@ -103,6 +104,9 @@ pub(super) unsafe fn open(
         Guard::new(kind, db_path, &mount, read_only, rules),
         evidence,
     );
+    if kind == Kind::MainDb && state.guard.fair() {
+        state.links.seat = Some(Seat::new());
+    }
     if kind == Kind::MainDb && !name.is_null() {
         // SAFETY: SQLite passes a NUL-terminated name.
         state.open_name = unsafe { CStr::from_ptr(name) }.to_bytes().to_vec();
@@ -385,7 +389,12 @@ pub(super) fn adopt(
     } else {
         with_state(main, |s, _| addr_of_mut!(s.write_ok)).unwrap_or(std::ptr::null_mut())
     };
-    let state = FileState::boxed(kind, guard, evidence);
+    let mut state = FileState::boxed(kind, guard, evidence);
+    if kind == Kind::MainDb && state.guard.fair() {
+        // Its busy handler sleeps outside the wrappers, but it marks the
+        // line while it holds the write lock, for the others.
+        state.links.seat = Some(Seat::new());
+    }
     {
         let mut map = ADOPTED.lock().unwrap_or_else(|e| e.into_inner());
         map.get_or_insert_with(HashMap::new)

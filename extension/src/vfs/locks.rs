@@ -41,16 +41,24 @@ impl WalLocks {
     /// Takes WAL_WRITE_LOCK for an explicit transaction, waiting through the
     /// connection's busy handler. Gives up quietly (stays deferred) when the
     /// handler does. `still_allowed` is asked again after any wait: the role
-    /// may have changed while this transaction queued for the lock.
+    /// may have changed while this transaction queued for the lock. While
+    /// `stand_aside` says so (an older waiter in the fair line), it waits
+    /// without asking the base VFS.
     pub fn escalate(
         &mut self,
         base: BaseShmLock<'_>,
+        stand_aside: &mut dyn FnMut() -> bool,
         busy: &mut dyn FnMut() -> bool,
         still_allowed: &mut dyn FnMut() -> bool,
     ) -> bool {
         let mut waited = false;
         loop {
-            match base(WAL_WRITE_LOCK, 1, LOCK_EXCL) {
+            let rc = if stand_aside() {
+                ffi::SQLITE_BUSY
+            } else {
+                base(WAL_WRITE_LOCK, 1, LOCK_EXCL)
+            };
+            match rc {
                 ffi::SQLITE_OK => {
                     if waited && !still_allowed() {
                         base(WAL_WRITE_LOCK, 1, UNLOCK_EXCL);
@@ -211,7 +219,12 @@ mod tests {
     fn escalated_write_transaction_takes_base_lock_once() {
         let (mut w, mut s) = (WalLocks::default(), Shm::default());
         assert!(w.may_escalate());
-        assert!(w.escalate(&mut |a, b, c| s.call(a, b, c), &mut || false, &mut || true));
+        assert!(w.escalate(
+            &mut |a, b, c| s.call(a, b, c),
+            &mut || false,
+            &mut || false,
+            &mut || true
+        ));
         // Header re-read: SQLite's brief claim does not touch the base lock.
         assert_eq!(lock(&mut w, &mut s, WAL_WRITE_LOCK, LOCK_EXCL), ffi::SQLITE_OK);
         assert_eq!(lock(&mut w, &mut s, WAL_WRITE_LOCK, UNLOCK_EXCL), ffi::SQLITE_OK);
@@ -229,7 +242,12 @@ mod tests {
     #[test]
     fn read_only_explicit_transaction_releases_on_read_unlock() {
         let (mut w, mut s) = (WalLocks::default(), Shm::default());
-        w.escalate(&mut |a, b, c| s.call(a, b, c), &mut || false, &mut || true);
+        w.escalate(
+            &mut |a, b, c| s.call(a, b, c),
+            &mut || false,
+            &mut || false,
+            &mut || true,
+        );
         lock(&mut w, &mut s, 3, LOCK_SH);
         lock(&mut w, &mut s, 3, UNLOCK_SH);
         assert!(!w.guard_write);
@@ -249,6 +267,7 @@ mod tests {
         let mut tries = 0;
         let got = w.escalate(
             &mut |a, b, c| s.call(a, b, c),
+            &mut || false,
             &mut || {
                 tries += 1;
                 tries < 3
@@ -262,6 +281,28 @@ mod tests {
         lock(&mut w, &mut s, 5, LOCK_SH);
         lock(&mut w, &mut s, 5, UNLOCK_SH);
         assert!(w.may_escalate());
+    }
+
+    #[test]
+    fn standing_aside_waits_without_asking_the_base_vfs() {
+        let (mut w, mut s) = (WalLocks::default(), Shm::default());
+        let aside = std::cell::Cell::new(2);
+        let got = w.escalate(
+            &mut |a, b, c| s.call(a, b, c),
+            &mut || {
+                aside.set(aside.get() - 1);
+                aside.get() >= 0
+            },
+            &mut || true,
+            &mut || true,
+        );
+        assert!(got && w.guard_write);
+        let asked = s.calls.iter().filter(|c| c.0 == WAL_WRITE_LOCK).count();
+        assert_eq!(
+            asked, 1,
+            "the lock is asked for once its turn came: {:?}",
+            s.calls
+        );
     }
 
     #[test]
@@ -281,6 +322,7 @@ mod tests {
         };
         let got = w.escalate(
             &mut base,
+            &mut || false,
             &mut || {
                 waits.set(waits.get() + 1);
                 true
@@ -341,7 +383,12 @@ mod tests {
     fn checkpoint_inside_begin_releases_on_ckpt_unlock() {
         let (mut w, mut s) = (WalLocks::default(), Shm::default());
         lock(&mut w, &mut s, WAL_CKPT_LOCK, LOCK_EXCL);
-        w.escalate(&mut |a, b, c| s.call(a, b, c), &mut || false, &mut || true);
+        w.escalate(
+            &mut |a, b, c| s.call(a, b, c),
+            &mut || false,
+            &mut || false,
+            &mut || true,
+        );
         lock(&mut w, &mut s, WAL_CKPT_LOCK, UNLOCK_EXCL);
         assert!(!w.guard_write);
         assert_eq!(s.held[&WAL_WRITE_LOCK], 0);

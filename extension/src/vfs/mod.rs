@@ -9,21 +9,28 @@
 //!   gate, escalation, the WAL rule, the backstop hook-up, translation, the
 //!   hot-journal refusal, end-of-write bookkeeping), `locks` (the WAL lock
 //!   state machine), `backstop` (the file-layer backstop), `verdict` (how
-//!   long a role verdict is reused). `policy` reaches the base file through
-//!   the `BaseFile` trait and everything else through the `Outside` trait;
+//!   long a role verdict is reused), `fairwait` (the fair wait for the
+//!   write lock: a waiter's place in the line). `policy` reaches the base
+//!   file through the `BaseFile` trait and everything else through the
+//!   `Outside` trait (`seams`);
 //! - the FFI below it: `wrap` (wrapping every VFS), `trampolines` (the
 //!   `extern "C"` methods, panics caught there), `layout` (where a file's
 //!   state lives: header or adopted side table, the method tables, MAINS),
-//!   `base` and `outside` (the real `BaseFile` and `Outside`).
+//!   `base` and `outside` (the real `BaseFile` and `Outside`), `line` (the
+//!   node-wide line of waiters in shared memory) and `sleeper` (a file's
+//!   seat in it, and which file a busy handler's xSleep belongs to).
 
 mod backstop;
 mod base;
+mod fairwait;
 mod floor;
 mod layout;
+mod line;
 pub mod locks;
 mod outside;
 mod policy;
 mod seams;
+mod sleeper;
 mod trampolines;
 mod verdict;
 mod wrap;

@@ -6,6 +6,7 @@
 
 use super::backstop::Evidence;
 use super::seams::Outside;
+use super::sleeper::Seat;
 use crate::error::Error;
 use crate::halt_lock;
 use crate::litefs_files::{self, Unreadable};
@@ -17,6 +18,7 @@ use crate::sqlite_api::{self, api};
 use libsqlite3_sys as ffi;
 use std::ffi::{c_int, c_void};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(super) type BusyFn = unsafe extern "C" fn(*mut c_void) -> c_int;
@@ -35,6 +37,9 @@ pub(super) struct Links {
     /// `layout::main_evidence`); null when unknown: every transaction is
     /// then looked up.
     pub evidence: *mut bool,
+    /// A main database's seat in the line for its write lock (fair wait
+    /// on: LITEFS_GUARD_FAIR_WAIT).
+    pub seat: Option<Arc<Seat>>,
 }
 
 impl Links {
@@ -46,6 +51,7 @@ impl Links {
             shared: false,
             busy: None,
             evidence: std::ptr::null_mut(),
+            seat: None,
         }
     }
 
@@ -189,5 +195,43 @@ impl Outside for Links {
             db: db.to_path_buf(),
         };
         litefs_files::position(&l).ok().map(|p| p.txid)
+    }
+
+    fn fair_join(&self, db: &Path) {
+        if let Some(s) = &self.seat {
+            s.join(db);
+        }
+    }
+
+    fn fair_stand_aside(&self) -> bool {
+        self.seat.as_ref().is_some_and(|s| s.stand_aside())
+    }
+
+    fn fair_busy(&self) {
+        if let Some(s) = &self.seat {
+            s.busy();
+        }
+    }
+
+    fn fair_take_turn(&self) -> bool {
+        self.seat.as_ref().is_some_and(|s| s.take_turn())
+    }
+
+    fn fair_missed(&self) {
+        if let Some(s) = &self.seat {
+            s.missed();
+        }
+    }
+
+    fn fair_held(&self) {
+        if let Some(s) = &self.seat {
+            s.held();
+        }
+    }
+
+    fn fair_released(&self) {
+        if let Some(s) = &self.seat {
+            s.released();
+        }
     }
 }

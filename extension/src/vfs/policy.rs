@@ -78,6 +78,8 @@ pub(super) struct Rules {
     require_fuse: bool,
     /// Escalate plain BEGIN (LITEFS_GUARD_IMMEDIATE).
     immediate: bool,
+    /// Wait for the write lock in the fair line (LITEFS_GUARD_FAIR_WAIT).
+    fair_wait: bool,
     /// Refuse leaving WAL (LITEFS_GUARD_WAL).
     keep_wal: bool,
     /// Forward writes by default (LITEFS_GUARD_FORWARD).
@@ -94,6 +96,7 @@ impl Rules {
             marker: s.marker,
             require_fuse: s.require_fuse,
             immediate: s.immediate,
+            fair_wait: s.fair_wait,
             keep_wal: s.keep_wal,
             forward: s.forward,
             forward_pragma: s.forward_pragma,
@@ -248,6 +251,36 @@ impl Guard {
         self.kind == Kind::MainDb && !self.read_only && self.rules.immediate && out.in_explicit_transaction()
     }
 
+    /// Whether this file waits for the write lock in the fair line.
+    #[inline(always)]
+    pub(super) fn fair(&self) -> bool {
+        self.rules.fair_wait && self.kind == Kind::MainDb && !self.read_only
+    }
+
+    /// The base file's WAL write lock is held for this file (by SQLite, or
+    /// by the guard on its behalf).
+    #[inline(always)]
+    fn base_write_held(&self) -> bool {
+        self.wal.guard_write || self.wal.sqlite_write
+    }
+
+    /// Tells the line when this file took or let go the base write lock
+    /// (it held it `before`): guarded writers mark the line while they
+    /// hold it and wake its front as they let go.
+    #[inline(always)]
+    fn fair_track<S: Outside>(&self, out: &S, before: bool) {
+        let now = self.base_write_held();
+        if now == before || !self.fair() {
+            return;
+        }
+        if now {
+            out.fair_join(&self.db_path);
+            out.fair_held();
+        } else {
+            out.fair_released();
+        }
+    }
+
     /// When the mount under an open file is gone, the unix VFS reports every
     /// failing shm lock as "busy" and SQLite retries for about ten seconds
     /// before a "locking protocol" error. Say what it is, at once.
@@ -319,7 +352,9 @@ impl Guard {
     /// in-process leak otherwise) and remember a vouched journal for the
     /// delete that follows in DELETE mode.
     pub(super) fn closing<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S) {
+        let held = self.base_write_held();
         self.wal.release(&mut |o, n, fl| base.shm_lock(o, n, fl));
+        self.fair_track(out, held);
         self.forward_done(out);
         if self.kind == Kind::Journal {
             let vouched = out.evidence().holds().then(|| self.db_path.clone());
@@ -580,7 +615,9 @@ impl Guard {
                 self.read_checked = false;
                 // Safety net: a transaction that failed before taking a read
                 // slot must not leave the escalated write lock behind.
+                let held = self.base_write_held();
                 self.wal.release_if_idle(&mut |o, n, fl| base.shm_lock(o, n, fl));
+                self.fair_track(out, held);
             }
         }
         let rc = base.unlock(level);
@@ -751,6 +788,8 @@ impl Guard {
                 return rc;
             }
         }
+        let held = self.base_write_held();
+        let fair = self.fair();
         // The lock state is moved out so the gate may borrow the rest of `self`.
         let mut wal = std::mem::take(&mut self.wal);
         let rc = wal.shm_lock(
@@ -763,10 +802,14 @@ impl Guard {
                 // auto-checkpoint) reuses the commit's fresh verdict.
                 let just_checked = offset == WAL_CKPT_LOCK && self.verdict.allowed_within(CHECKPOINT_REUSE);
                 if just_checked {
-                    Ok(())
-                } else {
-                    self.gate(out)
+                    return Ok(());
                 }
+                self.gate(out)?;
+                // A write transaction's write lock: after the older waiters.
+                if offset == WAL_WRITE_LOCK && fair && out.fair_stand_aside() {
+                    return Err(ffi::SQLITE_BUSY);
+                }
+                Ok(())
             },
         );
         // The gate was asked (a write transaction's write lock, or a
@@ -796,6 +839,13 @@ impl Guard {
             self.end_of_write(out);
         } else if gated {
             self.granted(out);
+        }
+        self.fair_track(out, held);
+        if fair && rc == ffi::SQLITE_BUSY && !unlock && writing && offset == WAL_WRITE_LOCK && n == 1 {
+            // SQLite drops its read lock and calls the busy handler: its
+            // sleep is spent in line.
+            out.fair_join(&self.db_path);
+            out.fair_busy();
         }
         if rc == ffi::SQLITE_BUSY && mount_may_be_dead(out.errno()) {
             return self.dead_mount_error(out).unwrap_or(rc);
@@ -828,14 +878,53 @@ impl Guard {
                 }
             }
         }
+        let held = self.base_write_held();
+        if self.fair() && !held && self.wal.read_slot.is_none() && out.fair_take_turn() {
+            // This connection's sleep ended at the front of the line with
+            // the lock free: take it now, before the read snapshot (no
+            // BUSY_SNAPSHOT), for the write SQLite is retrying.
+            if self.role(out).may_write()
+                && base.shm_lock(
+                    WAL_WRITE_LOCK,
+                    1,
+                    ffi::SQLITE_SHM_LOCK | ffi::SQLITE_SHM_EXCLUSIVE,
+                ) == ffi::SQLITE_OK
+            {
+                self.note(true);
+                self.wal.guard_write = true;
+                self.granted(out);
+            } else {
+                out.fair_missed();
+            }
+        }
         if self.wal.may_escalate() && self.escalation_candidate(out) {
             if self.role(out).may_write() {
                 self.note(true);
+                let fair = self.fair();
+                if fair {
+                    out.fair_join(&self.db_path);
+                }
                 // The lock state is moved out so the closures may use `self`.
                 let mut wal = std::mem::take(&mut self.wal);
+                let turn_used = std::cell::Cell::new(false);
                 let got = wal.escalate(
                     &mut |o, n, fl| base.shm_lock(o, n, fl),
-                    &mut || out.busy(),
+                    &mut || {
+                        // A turn is taken, not given away (and used once).
+                        if fair && out.fair_take_turn() {
+                            turn_used.set(true);
+                        }
+                        fair && !turn_used.get() && out.fair_stand_aside()
+                    },
+                    &mut || {
+                        if turn_used.replace(false) {
+                            out.fair_missed();
+                        }
+                        if fair {
+                            out.fair_busy();
+                        }
+                        out.busy()
+                    },
                     &mut || self.gate(out).is_ok(),
                 );
                 self.wal = wal;
@@ -847,6 +936,7 @@ impl Guard {
                 self.wal.declined = true;
             }
         }
+        self.fair_track(out, held);
         base.shm_barrier();
     }
 
@@ -856,7 +946,9 @@ impl Guard {
         out: &S,
         delete: c_int,
     ) -> c_int {
+        let held = self.base_write_held();
         self.wal.release(&mut |o, n, fl| base.shm_lock(o, n, fl));
+        self.fair_track(out, held);
         self.wal.read_slot = None;
         self.shm_mapped = false;
         let rc = base.shm_unmap(delete);
@@ -986,6 +1078,20 @@ mod tests {
         interrupt: Cell<bool>,
         shared: bool,
         halt: RefCell<FakeHalt>,
+        fair: RefCell<FakeFair>,
+    }
+
+    /// A fake seat in the fair line: what it answers, what it was told.
+    #[derive(Default)]
+    struct FakeFair {
+        /// Older waiters stand in line (for so many more asks).
+        aside: u32,
+        /// The seat holds the turn.
+        turn: bool,
+        /// A sleep of the busy handler gives the turn.
+        turn_on_sleep: bool,
+        armed: bool,
+        told: Vec<&'static str>,
     }
 
     /// A fake halt lock (LiteFS's, node-wide: the role sees it held).
@@ -1032,6 +1138,12 @@ mod tests {
         }
         fn busy(&self) -> bool {
             self.busy_calls.set(self.busy_calls.get() + 1);
+            let mut f = self.fair.borrow_mut();
+            if std::mem::take(&mut f.armed) && f.turn_on_sleep {
+                // The sleep was spent in line and ended at the front.
+                f.turn = true;
+                f.aside = 0;
+            }
             self.busy_calls.get() <= self.busy_retries
         }
         fn evidence(&self) -> FakeEv {
@@ -1107,6 +1219,36 @@ mod tests {
         fn txid(&self, _: &Path) -> Option<u64> {
             Some(self.halt.borrow().txid)
         }
+        fn fair_join(&self, db: &Path) {
+            assert_eq!(db, Path::new("/litefs/app.db"));
+            self.fair.borrow_mut().told.push("join");
+        }
+        fn fair_stand_aside(&self) -> bool {
+            let mut f = self.fair.borrow_mut();
+            let aside = f.aside > 0 && !f.turn;
+            if aside {
+                f.aside -= 1;
+                f.told.push("aside");
+            }
+            aside
+        }
+        fn fair_busy(&self) {
+            let mut f = self.fair.borrow_mut();
+            f.armed = true;
+            f.told.push("busy");
+        }
+        fn fair_take_turn(&self) -> bool {
+            std::mem::take(&mut self.fair.borrow_mut().turn)
+        }
+        fn fair_missed(&self) {
+            self.fair.borrow_mut().told.push("missed");
+        }
+        fn fair_held(&self) {
+            self.fair.borrow_mut().told.push("held");
+        }
+        fn fair_released(&self) {
+            self.fair.borrow_mut().told.push("released");
+        }
     }
 
     fn primary() -> Fake {
@@ -1130,6 +1272,7 @@ mod tests {
             interrupt: Cell::new(false),
             shared: false,
             halt: RefCell::default(),
+            fair: RefCell::default(),
         }
     }
 
@@ -1147,6 +1290,7 @@ mod tests {
             marker: Marker::OnReplicas,
             require_fuse: false,
             immediate: true,
+            fair_wait: true,
             keep_wal,
             forward: false,
             forward_pragma: true,
@@ -2307,5 +2451,177 @@ mod tests {
             PragmaAnswer::Handled("1".into()),
             "reading it still works; the setting stays"
         );
+    }
+
+    // The fair wait (see `fairwait`): what the policy tells the line and
+    // when it stands aside.
+
+    fn told(out: &Fake) -> Vec<&'static str> {
+        std::mem::take(&mut out.fair.borrow_mut().told)
+    }
+
+    #[test]
+    fn a_write_transaction_marks_the_line_while_it_holds_the_lock() {
+        let (mut base, out) = (FakeBase::default(), primary());
+        let mut g = wal_reader(&mut base, &out);
+        assert!(told(&out).is_empty(), "a read tells the line nothing");
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        assert_eq!(told(&out), ["join", "held"]);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, UNLOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        assert_eq!(told(&out), ["released"]);
+    }
+
+    #[test]
+    fn a_busy_write_lock_arms_the_busy_handlers_sleep() {
+        let mut base = FakeBase {
+            write_lock_busy: 1,
+            ..Default::default()
+        };
+        let out = primary();
+        let mut g = wal_reader(&mut base, &out);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_BUSY
+        );
+        assert_eq!(told(&out), ["join", "busy"]);
+        assert!(out.fair.borrow().armed);
+    }
+
+    #[test]
+    fn behind_older_waiters_a_write_lock_request_is_busy_without_asking_the_base() {
+        let (mut base, out) = (FakeBase::default(), primary());
+        out.fair.borrow_mut().aside = 1;
+        let mut g = wal_reader(&mut base, &out);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_BUSY
+        );
+        assert_eq!(base.write_lock_requests(), 0, "never asked");
+        assert_eq!(told(&out), ["aside", "join", "busy"]);
+        // On a replica the refusal comes first: nobody waits for a lock it may not take.
+        let out = replica();
+        out.fair.borrow_mut().aside = 1;
+        let mut g = wal_reader(&mut base, &out);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_READONLY
+        );
+        assert!(told(&out).is_empty());
+    }
+
+    #[test]
+    fn the_turn_takes_the_write_lock_before_the_read_snapshot_of_the_retry() {
+        let (mut base, out) = (FakeBase::default(), primary());
+        out.fair.borrow_mut().turn = true;
+        // An autocommit write retried after its sleep ended at the front.
+        let mut g = wal_reader(&mut base, &out);
+        assert_eq!(base.write_lock_requests(), 1, "taken at the barrier");
+        let barrier_at = base.shm.iter().position(|c| c.0 == WAL_WRITE_LOCK).unwrap();
+        let read_at = base.shm.iter().position(|c| c.0 == 3).unwrap();
+        assert!(barrier_at < read_at, "before the read mark: {:?}", base.shm);
+        assert_eq!(told(&out), ["join", "held"]);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        assert_eq!(base.write_lock_requests(), 1, "SQLite's request answered from it");
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, UNLOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        assert_eq!(told(&out), ["released"]);
+        assert_eq!(
+            base.shm
+                .iter()
+                .filter(|c| **c == (WAL_WRITE_LOCK, 1, UNLOCK_EXCL))
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_turn_whose_retry_turns_out_not_to_write_lets_the_lock_go_with_its_read() {
+        let (mut base, out) = (FakeBase::default(), primary());
+        out.fair.borrow_mut().turn = true;
+        let mut g = wal_reader(&mut base, &out);
+        told(&out);
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, UNLOCK_SH), ffi::SQLITE_OK);
+        assert_eq!(told(&out), ["released"]);
+        assert!(!g.wal.guard_write);
+    }
+
+    #[test]
+    fn a_turn_that_finds_the_lock_busy_is_missed_and_holds_nothing() {
+        let mut base = FakeBase {
+            write_lock_busy: 1,
+            ..Default::default()
+        };
+        let out = primary();
+        out.fair.borrow_mut().turn = true;
+        let g = wal_reader(&mut base, &out);
+        assert!(!g.wal.guard_write);
+        assert_eq!(told(&out), ["missed"]);
+        // A replica does not take its turn at all.
+        let (mut base, out) = (FakeBase::default(), replica());
+        out.fair.borrow_mut().turn = true;
+        let _g = wal_reader(&mut base, &out);
+        assert_eq!(base.write_lock_requests(), 0);
+        assert_eq!(told(&out), ["missed"]);
+    }
+
+    #[test]
+    fn plain_begin_waits_in_line_and_asks_for_the_lock_when_its_turn_comes() {
+        let (mut base, out) = (
+            FakeBase::default(),
+            Fake {
+                explicit: true,
+                busy_retries: 5,
+                ..primary()
+            },
+        );
+        {
+            let mut f = out.fair.borrow_mut();
+            f.aside = 100;
+            f.turn_on_sleep = true;
+        }
+        let g = wal_reader(&mut base, &out);
+        assert!(g.wal.guard_write);
+        assert_eq!(base.write_lock_requests(), 1, "asked once, at its turn");
+        assert_eq!(out.busy_calls.get(), 1);
+        assert_eq!(told(&out), ["join", "aside", "busy", "join", "held"]);
+    }
+
+    #[test]
+    fn without_fair_wait_the_line_is_never_told() {
+        let mut base = FakeBase {
+            write_lock_busy: 1,
+            ..Default::default()
+        };
+        let out = Fake {
+            explicit: true,
+            busy_retries: 5,
+            ..primary()
+        };
+        out.fair.borrow_mut().aside = 100;
+        let mut r = rules(true);
+        r.fair_wait = false;
+        let mut g = Guard::new(
+            Kind::MainDb,
+            "/litefs/app.db".into(),
+            Path::new("/litefs"),
+            false,
+            r,
+        );
+        g.shm_mapped(ffi::SQLITE_OK);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        g.shm_barrier(&mut base, &out);
+        assert!(g.wal.guard_write);
+        assert!(told(&out).is_empty());
     }
 }

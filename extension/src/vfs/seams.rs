@@ -26,6 +26,35 @@ pub(super) trait BaseFile {
     fn shm_unmap(&mut self, delete: c_int) -> c_int;
 }
 
+/// The node-wide line of writers waiting for one database's write lock
+/// (`fairwait`); the real one is `line.rs`. Slots are places in the line.
+pub(super) trait Line {
+    /// A new ticket: a place behind everyone who took one before.
+    fn ticket(&self) -> u64;
+    /// Stands in line with `ticket`; None when the line is full.
+    fn join(&self, ticket: u64) -> Option<usize>;
+    /// The waiter in `slot` is alive (a silent one is passed over).
+    fn refresh(&self, slot: usize);
+    fn leave(&self, slot: usize);
+    /// Whether a live waiter with an older ticket than `ticket` (any, for
+    /// None) stands in line.
+    fn older_than(&self, ticket: Option<u64>) -> bool;
+    /// The slot's wake-up count, read before looking at the line.
+    fn seen(&self, slot: usize) -> u32;
+    /// Dozes until the slot is woken after `seen`, or `d` passes.
+    fn doze(&self, slot: usize, seen: u32, d: Duration);
+    /// Wakes the waiter at the front.
+    fn wake_front(&self);
+    /// A guarded writer holds the write lock (as far as the line knows).
+    fn held(&self) -> bool;
+    /// This process's guarded writer took the write lock.
+    fn hold(&self);
+    /// It let it go: the front is woken.
+    fn release(&self);
+    /// How many times guarded writers let the lock go.
+    fn releases(&self) -> u64;
+}
+
 /// Everything else a guarded file asks about or tells. Methods take `&self`
 /// so several closures of one call may ask (the busy handler and the gate).
 pub(super) trait Outside {
@@ -67,4 +96,22 @@ pub(super) trait Outside {
     fn halt_give_back(&self);
     /// The TXID `NAME-pos` shows now for the database `db`.
     fn txid(&self, db: &Path) -> Option<u64>;
+    // The fair wait for the write lock (see `fairwait`). Each is a no-op
+    // for a file without a seat (fair wait off, or not a main database).
+    /// Joins the line of the database `db` (once; later calls cost nothing).
+    fn fair_join(&self, db: &Path);
+    /// Whether a write-lock request should answer "busy" without trying:
+    /// this connection waits in line and an older waiter stands there.
+    fn fair_stand_aside(&self) -> bool;
+    /// A write-lock request was busy: the busy handler's next sleep on this
+    /// thread is spent in line.
+    fn fair_busy(&self);
+    /// Whether this file holds the turn (cleared: asked once).
+    fn fair_take_turn(&self) -> bool;
+    /// The turn was used, and the lock was still busy.
+    fn fair_missed(&self);
+    /// This file took the write lock on the base file.
+    fn fair_held(&self);
+    /// This file let the base file's write lock go.
+    fn fair_released(&self);
 }

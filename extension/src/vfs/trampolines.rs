@@ -160,7 +160,18 @@ plain_vfs_method!(
 );
 plain_vfs_method!(x_dl_close, xDlClose, (h: *mut c_void) -> (), missing = ());
 plain_vfs_method!(x_randomness, xRandomness, (n: c_int, out: *mut c_char) -> c_int, missing = 0);
-plain_vfs_method!(x_sleep, xSleep, (us: c_int) -> c_int, missing = 0);
+plain_vfs_method!(x_base_sleep, xSleep, (us: c_int) -> c_int, missing = 0);
+
+/// xSleep: a busy handler's sleep right after a guarded write-lock request
+/// was busy is spent in that database's fair line (`sleeper`); any other
+/// sleep is the base VFS's.
+pub(super) unsafe extern "C" fn x_sleep(v: *mut ffi::sqlite3_vfs, us: c_int) -> c_int {
+    if let Some(slept) = boundary(None, || super::sleeper::sleep(us)) {
+        return slept;
+    }
+    // SAFETY: the same arguments SQLite passed, to the base VFS.
+    unsafe { x_base_sleep(v, us) }
+}
 plain_vfs_method!(x_current_time, xCurrentTime, (out: *mut f64) -> c_int, missing = ffi::SQLITE_ERROR);
 plain_vfs_method!(x_get_last_error, xGetLastError, (n: c_int, out: *mut c_char) -> c_int, missing = 0);
 plain_vfs_method!(x_current_time_int64, xCurrentTimeInt64, (out: *mut ffi::sqlite3_int64) -> c_int, missing = ffi::SQLITE_ERROR);
@@ -206,6 +217,9 @@ pub(super) unsafe extern "C" fn x_close<const A: bool>(f: *mut ffi::sqlite3_file
         // SAFETY: see above.
         let (st, mut base) = unsafe { parts::<A>(f) };
         st.guard.closing(&mut base, &st.links);
+        if let Some(seat) = &st.links.seat {
+            seat.close();
+        }
         // SAFETY: `f` is ours of layout `A` and `base` its base file; `st`
         // is not used again.
         unsafe { layout::close::<A>(f, base) }
