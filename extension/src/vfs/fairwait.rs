@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 /// writer outside the guard releases it without a word).
 pub(super) const FRONT_POLL: Duration = Duration::from_millis(2);
 /// How long a waiter behind the front dozes between heartbeats.
-pub(super) const BACK_DOZE: Duration = Duration::from_millis(10);
+pub(super) const BACK_DOZE: Duration = Duration::from_millis(50);
 /// A ticket is kept across the busy handler's rounds of one wait; one not
 /// used for this long belongs to a wait that ended (the handler gave up).
 pub(super) const TICKET_TTL: Duration = Duration::from_millis(100);

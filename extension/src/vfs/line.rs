@@ -38,7 +38,7 @@ const HELD: usize = 16;
 const TAKEN: usize = 20;
 /// A waiter whose heartbeat is this old is passed over (it refreshes at
 /// least every `fairwait::BACK_DOZE`).
-const STALE_US: u64 = 50_000;
+const STALE_US: u64 = 200_000;
 /// Where the lines live: node-local shared memory.
 const DIR: &str = "/dev/shm";
 

@@ -17,9 +17,10 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How soon after a busy answer the busy handler's sleep must come to be
-/// counted as its (it comes within microseconds; anything later is some
-/// other sleep, such as an application's own `sqlite3_sleep`).
-const ARMED_FOR: Duration = Duration::from_millis(20);
+/// counted as its. It comes within microseconds, unless the thread was
+/// preempted; a later sleep is some other one (an application's own
+/// `sqlite3_sleep`), left to the base VFS.
+const ARMED_FOR: Duration = Duration::from_millis(200);
 
 thread_local! {
     static ARMED: RefCell<Option<(Arc<Seat>, Instant)>> = const { RefCell::new(None) };

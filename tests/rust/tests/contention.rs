@@ -106,3 +106,73 @@ fn processes_wal_guard_has_no_errors_and_stock_fails() {
         "stock SQLite with plain BEGIN should fail under contention"
     );
 }
+
+/// A custom busy handler (not SQLite's sleeping one) is never sent round the
+/// guard's fair line: it is called as often as without the guard, sleeps
+/// its own way, and wins the lock once free, even while a waiter that does
+/// sleep through the VFS stands in line ahead of it.
+#[test]
+fn custom_busy_handlers_keep_working_beside_the_fair_line() {
+    use rusqlite::{Connection, ErrorCode};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
+    let _heavy = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let m = Mount::new("cont-custom");
+    setup_counter(&m, "wal");
+    let holder = m.open("app.db");
+    holder
+        .execute_batch("BEGIN IMMEDIATE; UPDATE counter SET v = v + 1")
+        .unwrap();
+
+    // A waiter with SQLite's own handler (busy_timeout): it waits in line.
+    let path = m.db("app.db");
+    let in_line = std::thread::spawn(move || {
+        let c = Connection::open(&path).unwrap();
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        c.execute_batch("BEGIN IMMEDIATE; UPDATE counter SET v = v + 1; COMMIT")
+            .map_err(|e| e.to_string())
+    });
+    std::thread::sleep(Duration::from_millis(50));
+
+    // A handler that gives up at once: busy, as without the guard.
+    let quitter = m.open("app.db");
+    static QUIT_CALLS: AtomicU32 = AtomicU32::new(0);
+    quitter
+        .busy_handler(Some(|_| {
+            QUIT_CALLS.fetch_add(1, Ordering::SeqCst);
+            false
+        }))
+        .unwrap();
+    let t = Instant::now();
+    let e = quitter.execute_batch("BEGIN IMMEDIATE").unwrap_err();
+    assert_eq!(code(&e), Some(ErrorCode::DatabaseBusy), "{e}");
+    assert_eq!(QUIT_CALLS.load(Ordering::SeqCst), 1);
+    assert!(t.elapsed() < Duration::from_millis(50), "{:?}", t.elapsed());
+
+    // A handler that sleeps 2 ms a time in its own way, up to 2 s.
+    let own = m.open("app.db");
+    static OWN_CALLS: AtomicU32 = AtomicU32::new(0);
+    own.busy_handler(Some(|n| {
+        OWN_CALLS.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(2));
+        n < 1000
+    }))
+    .unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        holder.execute_batch("COMMIT").unwrap();
+    });
+    own.execute_batch("BEGIN IMMEDIATE; UPDATE counter SET v = v + 1; COMMIT")
+        .unwrap();
+    assert!(
+        OWN_CALLS.load(Ordering::SeqCst) >= 10,
+        "it was called while it waited"
+    );
+    release.join().unwrap();
+    assert_eq!(in_line.join().unwrap(), Ok(()));
+    let v: i64 = m
+        .open("app.db")
+        .query_row("SELECT v FROM counter", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 3);
+}
