@@ -329,9 +329,13 @@ mod tests {
         let base = Instant::now();
         let front = line.join(line.ticket()).unwrap();
         let mut w = Waiter::default();
-        let r = w.sleep(&line, Duration::from_millis(30), &clock(&line, base));
+        let r = w.sleep(&line, BACK_DOZE * 2 + FRONT_POLL * 4, &clock(&line, base));
         assert_eq!(r, Slept::Full);
-        assert!(line.dozes.borrow().iter().all(|(_, n)| *n == BACK_DOZE));
+        assert_eq!(
+            *line.dozes.borrow(),
+            [(1, BACK_DOZE), (1, BACK_DOZE), (1, FRONT_POLL * 4)],
+            "never woken to look at the lock"
+        );
         line.leave(front);
     }
 
