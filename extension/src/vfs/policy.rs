@@ -806,7 +806,14 @@ impl Guard {
                 }
                 self.gate(out)?;
                 // A write transaction's write lock: after the older waiters.
-                if offset == WAL_WRITE_LOCK && fair && out.fair_stand_aside() {
+                // Not inside an explicit transaction: SQLite does not wait
+                // for a lock its open read transaction asks for (a deferred
+                // upgrade), so standing aside would only make it fail.
+                if offset == WAL_WRITE_LOCK
+                    && fair
+                    && !out.in_explicit_transaction()
+                    && out.fair_stand_aside()
+                {
                     return Err(ffi::SQLITE_BUSY);
                 }
                 Ok(())
@@ -2513,6 +2520,38 @@ mod tests {
             ffi::SQLITE_READONLY
         );
         assert!(told(&out).is_empty());
+    }
+
+    #[test]
+    fn a_deferred_transactions_upgrade_never_stands_aside() {
+        // LITEFS_GUARD_IMMEDIATE=0, BEGIN; SELECT; UPDATE: SQLite will not
+        // wait for this lock, so it is asked for as without the line.
+        let (mut base, out) = (
+            FakeBase::default(),
+            Fake {
+                explicit: true,
+                ..primary()
+            },
+        );
+        out.fair.borrow_mut().aside = 1;
+        let mut r = rules(true);
+        r.immediate = false;
+        let mut g = Guard::new(
+            Kind::MainDb,
+            "/litefs/app.db".into(),
+            Path::new("/litefs"),
+            false,
+            r,
+        );
+        g.shm_mapped(ffi::SQLITE_OK);
+        assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+        g.shm_barrier(&mut base, &out);
+        assert_eq!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_OK);
+        assert_eq!(
+            g.shm_lock(&mut base, &out, WAL_WRITE_LOCK, 1, LOCK_EXCL),
+            ffi::SQLITE_OK
+        );
+        assert_eq!(told(&out), ["join", "held"]);
     }
 
     #[test]
