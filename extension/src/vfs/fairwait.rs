@@ -24,12 +24,16 @@
 //! - a sleep returns early only with the turn. Otherwise it lasts exactly
 //!   as long as asked, so the busy handler's count of time slept stays
 //!   true: the application's timeout is honoured in wall-clock time;
-//! - a connection that knows it waits here stands aside (answers "busy"
-//!   without trying) while an older waiter is in line: no newcomer takes
-//!   the lock from under the front. A connection whose busy handler does not
-//!   sleep through the VFS (a custom handler, or none) is never seen here
-//!   and never stands aside: it waits and fails exactly as it does without
-//!   the guard.
+//! - a connection that waits here stands aside (answers "busy" without
+//!   trying) while an older waiter is in line: no newcomer takes the lock
+//!   from under the front. Whether it waits here is learned (`sleeper`):
+//!   a busy answer followed by a sleep here says yes; one followed by no
+//!   sleep (a custom handler, none, or one that gave up) says no, and a
+//!   connection that says no waits and fails exactly as without the guard.
+//!   A new connection goes by what its process's other connections to the
+//!   database showed;
+//! - a turn not used within [`TURN_TTL`] is given up: the waiter leaves
+//!   the line (its retry never came).
 //!
 //! Mutual exclusion is SQLite's own lock, always: the line only orders who
 //! asks for it next. A waiter that dies or stops standing in line is passed
@@ -46,6 +50,9 @@ pub(super) const BACK_DOZE: Duration = Duration::from_millis(50);
 /// A ticket is kept across the busy handler's rounds of one wait; one not
 /// used for this long belongs to a wait that ended (the handler gave up).
 pub(super) const TICKET_TTL: Duration = Duration::from_millis(100);
+/// The retry that takes the lock comes microseconds after the turn is
+/// given; a turn this old was never used.
+pub(super) const TURN_TTL: Duration = Duration::from_millis(50);
 
 /// How a sleep went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,14 +68,13 @@ pub(super) enum Slept {
 /// One connection's place in the line of its main database.
 #[derive(Debug, Default)]
 pub(super) struct Waiter {
-    /// The connection's busy handler sleeps through the VFS (seen once).
-    pub sleeps_here: bool,
     /// The ticket of the current wait and when it was last used.
     ticket: Option<(u64, Instant)>,
     /// The slot this waiter stands in, while it does.
     slot: Option<usize>,
-    /// At the front with the lock seen free: the next request takes it.
-    pub turn: bool,
+    /// At the front with the lock seen free, at this time: the next
+    /// request takes it.
+    turn: Option<Instant>,
     /// A turn of this wait found the lock busy: a writer outside the guard
     /// holds it now and then (see the module's notes).
     distrust: bool,
@@ -83,17 +89,34 @@ impl Waiter {
 
     /// Whether a request for the write lock should answer "busy" without
     /// trying: an older waiter stands in line and this connection would
-    /// wait here too.
-    pub fn should_stand_aside<L: Line>(&self, line: Option<&L>, now: Instant) -> bool {
-        if !self.sleeps_here || self.turn {
+    /// wait here too (`sleeps_here`).
+    pub fn should_stand_aside<L: Line>(&self, sleeps_here: bool, line: Option<&L>, now: Instant) -> bool {
+        if !sleeps_here || self.turn.is_some() {
             return false;
         }
         line.is_some_and(|l| l.older_than(self.live_ticket(now)))
     }
 
+    pub fn has_turn(&self) -> bool {
+        self.turn.is_some()
+    }
+
+    /// The turn, taken (asked once). One older than [`TURN_TTL`] was never
+    /// used: the waiter leaves the line and the next front is woken.
+    pub fn take_turn<L: Line>(&mut self, line: Option<&L>, now: Instant) -> bool {
+        let Some(at) = self.turn.take() else { return false };
+        if now.saturating_duration_since(at) < TURN_TTL {
+            return true;
+        }
+        if let Some(l) = line {
+            self.leave(l);
+            l.wake_front();
+        }
+        false
+    }
+
     /// The busy handler's sleep of `d`, spent in `line`.
     pub fn sleep<L: Line>(&mut self, line: &L, d: Duration, now: &dyn Fn() -> Instant) -> Slept {
-        self.sleeps_here = true;
         let start = now();
         let deadline = start + d;
         let t = match self.live_ticket(start) {
@@ -119,7 +142,7 @@ impl Waiter {
             let at = now();
             let front = !line.older_than(Some(t));
             if front && free() {
-                self.turn = true;
+                self.turn = Some(at);
                 self.ticket = Some((t, at));
                 return Slept::Early(at.saturating_duration_since(start));
             }
@@ -149,7 +172,7 @@ impl Waiter {
         }
         self.slot = None;
         self.ticket = None;
-        self.turn = false;
+        self.turn = None;
         self.distrust = false;
     }
 
@@ -160,7 +183,7 @@ impl Waiter {
         if let Some(l) = line {
             self.leave(l);
         }
-        self.turn = false;
+        self.turn = None;
         self.distrust = true;
         if let Some((t, _)) = self.ticket {
             self.ticket = Some((t, now));
@@ -264,7 +287,7 @@ mod tests {
         let mut w = Waiter::default();
         let r = w.sleep(&line, Duration::from_millis(5), &clock(&line, base));
         assert_eq!(r, Slept::Early(Duration::ZERO));
-        assert!(w.turn && w.sleeps_here);
+        assert!(w.has_turn());
         assert_eq!(
             line.slots.borrow().iter().flatten().count(),
             1,
@@ -272,7 +295,7 @@ mod tests {
         );
         w.done(Some(&line));
         assert!(!line.older_than(None), "the line is empty after done");
-        assert!(!w.turn);
+        assert!(!w.has_turn());
     }
 
     #[test]
@@ -317,7 +340,7 @@ mod tests {
         let r = old.sleep(&line, Duration::from_millis(1), &c);
         assert_eq!(r, Slept::Early(Duration::ZERO), "the older ticket is the front");
         assert!(
-            young.should_stand_aside(Some(&line), c()),
+            young.should_stand_aside(true, Some(&line), c()),
             "the younger one stands aside"
         );
         line.leave(young_slot);
@@ -353,29 +376,53 @@ mod tests {
     }
 
     #[test]
-    fn only_a_connection_seen_sleeping_here_stands_aside() {
+    fn only_a_connection_that_waits_here_stands_aside() {
         let line = FakeLine::default();
         let base = Instant::now();
         let s = line.join(line.ticket()).unwrap();
         let mut w = Waiter::default();
         assert!(
-            !w.should_stand_aside(Some(&line), base),
+            !w.should_stand_aside(false, Some(&line), base),
             "custom handlers and none: as without the guard"
         );
-        w.sleeps_here = true;
-        assert!(w.should_stand_aside(Some(&line), base));
+        assert!(w.should_stand_aside(true, Some(&line), base));
         assert!(
-            !w.should_stand_aside(None::<&FakeLine>, base),
+            !w.should_stand_aside(true, None::<&FakeLine>, base),
             "no line: nothing to stand aside for"
         );
-        w.turn = true;
+        w.turn = Some(base);
         assert!(
-            !w.should_stand_aside(Some(&line), base),
+            !w.should_stand_aside(true, Some(&line), base),
             "the turn is taken, not given away"
         );
         line.leave(s);
-        w.turn = false;
-        assert!(!w.should_stand_aside(Some(&line), base), "nobody in line");
+        w.turn = None;
+        assert!(!w.should_stand_aside(true, Some(&line), base), "nobody in line");
+    }
+
+    #[test]
+    fn a_turn_is_taken_once_and_an_unused_one_is_given_up() {
+        let line = FakeLine::default();
+        let base = Instant::now();
+        let c = clock(&line, base);
+        let mut w = Waiter::default();
+        assert_eq!(
+            w.sleep(&line, Duration::from_millis(5), &c),
+            Slept::Early(Duration::ZERO)
+        );
+        assert!(w.take_turn(Some(&line), c()));
+        assert!(!w.take_turn(Some(&line), c()), "once");
+        assert!(line.older_than(None), "still in line until the lock is taken");
+        w.done(Some(&line));
+        // A turn nobody came for: out of line, the next front woken.
+        assert_eq!(
+            w.sleep(&line, Duration::from_millis(5), &c),
+            Slept::Early(Duration::ZERO)
+        );
+        let wakes = line.wakes.get();
+        assert!(!w.take_turn(Some(&line), c() + TURN_TTL));
+        assert!(!line.older_than(None));
+        assert_eq!(line.wakes.get(), wakes + 1);
     }
 
     #[test]
@@ -405,7 +452,7 @@ mod tests {
         );
         let t = w.ticket.unwrap().0;
         w.missed(Some(&line), c());
-        assert!(!w.turn);
+        assert!(!w.has_turn());
         assert!(!line.older_than(None), "out of line");
         assert_eq!(w.live_ticket(c()), Some(t));
         // No guarded release during the sleep: the whole sleep, as asked.

@@ -12,9 +12,12 @@
 //! Keyed by the database file's device and inode, so every alias of the
 //! path shares one line. Each attached process holds a shared OFD lock on the
 //! file; the last one to let go (its exclusive lock granted) unlinks it, so
-//! nothing is left behind once no process waits. A file that is not ours
-//! (another owner, a symlink, the wrong size) is not used: the connection
-//! then waits as the busy handler does. The line orders waiters; it never
+//! nothing is left behind once no process waits. A process that died
+//! attached leaves its file: the first line a process opens sweeps away
+//! every line file nobody holds. A file that is not ours (another owner, a
+//! symlink, the wrong size) is not used, nor is one whose space cannot be
+//! reserved (a full `/dev/shm`): the connection then waits as the busy
+//! handler does. The line orders waiters; it never
 //! decides who holds the lock, so a tampered line costs fairness, not safety.
 
 use super::seams::Line;
@@ -23,7 +26,7 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -48,6 +51,14 @@ pub(super) struct RealLine {
     path: PathBuf,
     /// Holds the shared "attached" lock for as long as the line is mapped.
     fd: OwnedFd,
+    /// The file's identity, to unlink only this file.
+    ino: (u64, u64),
+    /// The process that opened it: a forked child shares its OFD lock, so
+    /// only this process may take that lock as "the last one out".
+    pid: u32,
+    /// Some connection of this process was seen sleeping in this line: a
+    /// new one to the database is taken to sleep here too.
+    sleepers_seen: AtomicBool,
 }
 
 // SAFETY: the mapping is only read and written through atomics; the fd
@@ -76,6 +87,8 @@ pub(super) fn attach(db: &Path) -> Option<Arc<RealLine>> {
         return Some(l);
     }
     lines.retain(|_, w| w.strong_count() > 0);
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(sweep);
     let path = Path::new(DIR).join(format!("litefs_guard.{:x}.{:x}.line", key.0, key.1));
     let line = Arc::new(RealLine::open(path)?);
     lines.insert(key, Arc::downgrade(&line));
@@ -89,6 +102,57 @@ fn ofd_lock(fd: &OwnedFd, kind: libc::c_short) -> bool {
     fl.l_whence = libc::SEEK_SET as libc::c_short;
     // SAFETY: a valid fd and a valid flock; F_OFD_SETLK does not block.
     unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &fl) == 0 }
+}
+
+/// Removes the line files nobody holds (left by processes that died
+/// attached). A process opening one at the same moment notices (its file
+/// is no longer at the name) and opens again.
+fn sweep() {
+    let Ok(dir) = std::fs::read_dir(DIR) else { return };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let n = name.as_bytes();
+        if !(n.starts_with(b"litefs_guard.") && n.ends_with(b".line")) {
+            continue;
+        }
+        let path = e.path();
+        let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
+            continue;
+        };
+        // SAFETY: a NUL-terminated path; no create, no symlink followed.
+        let raw = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+        if raw < 0 {
+            continue;
+        }
+        // SAFETY: a descriptor just opened, owned from here on.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        if identity(&fd).is_some_and(|(id, owner)| owner && id == identity_of_path(&c).unwrap_or_default())
+            && ofd_lock(&fd, libc::F_WRLCK as libc::c_short)
+        {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+/// (device, inode) of an open file, and whether it is a regular file of ours.
+fn identity(fd: &OwnedFd) -> Option<(FileId, bool)> {
+    // SAFETY: stat is plain old data.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd and stat buffer.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return None;
+    }
+    // SAFETY: geteuid cannot fail.
+    let ours = st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_uid == unsafe { libc::geteuid() };
+    Some(((st.st_dev, st.st_ino), ours))
+}
+
+/// (device, inode) of what a path names now, without following a symlink.
+fn identity_of_path(c: &CString) -> Option<FileId> {
+    // SAFETY: stat is plain old data.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a valid stat buffer.
+    (unsafe { libc::lstat(c.as_ptr(), &mut st) } == 0).then_some((st.st_dev, st.st_ino))
 }
 
 fn now_us() -> u64 {
@@ -118,36 +182,34 @@ impl RealLine {
             }
             // SAFETY: a descriptor just opened, owned from here on.
             let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            let (ino, ours) = identity(&fd)?;
+            if !ours {
+                return None;
+            }
+            // Refused while the last user (or a sweep) holds it exclusively,
+            // about to unlink it: open again.
+            if !ofd_lock(&fd, libc::F_RDLCK as libc::c_short) {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
+            // Still the file at that name (not one its last user unlinked)?
+            if identity_of_path(&c) != Some(ino) {
+                continue;
+            }
             // SAFETY: stat is plain old data.
             let mut st: libc::stat = unsafe { std::mem::zeroed() };
             // SAFETY: a valid fd and stat buffer.
-            if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0
-                || st.st_mode & libc::S_IFMT != libc::S_IFREG
-                // SAFETY: geteuid cannot fail.
-                || st.st_uid != unsafe { libc::geteuid() }
-            {
+            if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
                 return None;
-            }
-            if !ofd_lock(&fd, libc::F_RDLCK as libc::c_short) {
-                return None;
-            }
-            // Still the file at that name (not one its last user unlinked)?
-            // SAFETY: as above.
-            let mut now: libc::stat = unsafe { std::mem::zeroed() };
-            // SAFETY: a NUL-terminated path and a valid stat buffer.
-            if unsafe { libc::stat(c.as_ptr(), &mut now) } != 0
-                || now.st_ino != st.st_ino
-                || now.st_dev != st.st_dev
-            {
-                continue;
             }
             let size = st.st_size as usize;
-            if size == 0 {
-                // SAFETY: a valid fd; growing an empty file zero-fills it.
-                if unsafe { libc::ftruncate(fd.as_raw_fd(), SIZE as libc::off_t) } != 0 {
-                    return None;
-                }
-            } else if size != SIZE {
+            if size != 0 && size != SIZE {
+                return None;
+            }
+            // Reserve the space (growing an empty file zero-fills it): on a
+            // sparse file in a full tmpfs the first store would be SIGBUS.
+            // SAFETY: a valid fd; offset and length within the file we size.
+            if unsafe { libc::posix_fallocate(fd.as_raw_fd(), 0, SIZE as libc::off_t) } != 0 {
                 return None;
             }
             // SAFETY: a shared mapping of the file's SIZE bytes, page-aligned by mmap.
@@ -168,6 +230,9 @@ impl RealLine {
                 map: map as *mut u8,
                 path,
                 fd,
+                ino,
+                pid: std::process::id(),
+                sleepers_seen: AtomicBool::new(false),
             });
         }
         None
@@ -200,6 +265,10 @@ impl RealLine {
 
     /// The live slot with the oldest ticket.
     fn front(&self) -> Option<(usize, u64)> {
+        // Nobody in line (the uncontended case): no scan.
+        if self.u32_at(TAKEN).load(Ordering::Acquire) == 0 {
+            return None;
+        }
         let now = now_us();
         (0..SLOTS)
             .filter_map(|i| {
@@ -277,10 +346,6 @@ impl Line for RealLine {
     }
 
     fn wake_front(&self) {
-        // Nobody in line (the uncontended case): no scan, no system call.
-        if self.u32_at(TAKEN).load(Ordering::Acquire) == 0 {
-            return;
-        }
         if let Some((i, _)) = self.front() {
             let w = self.slot_word(i);
             w.fetch_add(1, Ordering::AcqRel);
@@ -312,14 +377,31 @@ impl RealLine {
     fn held_word(&self) -> &AtomicU32 {
         self.u32_at(HELD)
     }
+
+    pub fn sleepers_seen(&self) -> bool {
+        self.sleepers_seen.load(Ordering::Relaxed)
+    }
+
+    pub fn saw_a_sleeper(&self) {
+        self.sleepers_seen.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Drop for RealLine {
     fn drop(&mut self) {
         // SAFETY: the mapping made in `open`, no reference into it outlives `self`.
         unsafe { libc::munmap(self.map as *mut libc::c_void, SIZE) };
-        // The last process attached (its exclusive lock granted) removes the file.
-        if ofd_lock(&self.fd, libc::F_WRLCK as libc::c_short) {
+        // The last process attached (its exclusive lock granted) removes
+        // the file — its own file, never a newer one at the same name. A
+        // forked child shares the parent's lock: it leaves that to the parent.
+        if self.pid != std::process::id() {
+            return;
+        }
+        let same = CString::new(self.path.as_os_str().as_bytes())
+            .ok()
+            .and_then(|c| identity_of_path(&c))
+            == Some(self.ino);
+        if same && ofd_lock(&self.fd, libc::F_WRLCK as libc::c_short) {
             let _ = std::fs::remove_file(&self.path);
         }
     }

@@ -776,9 +776,15 @@ impl Guard {
                 .take()
                 .map_or_else(|| self.before_read(out), Err)
             {
+                self.drop_unused_write_lock(base, out);
                 return rc;
             }
         }
+        let read_mark = !unlock
+            && !writing
+            && n == 1
+            && flags & ffi::SQLITE_SHM_SHARED != 0
+            && (WAL_READ_LOCK0..WAL_READ_LOCK0 + WAL_NREADER).contains(&offset);
         if !unlock && writing && offset == WAL_WRITE_LOCK && n == 1 {
             // A write transaction: forwarding takes (or checks) the halt lock.
             // Outside an explicit transaction SQLite retries this request
@@ -854,10 +860,26 @@ impl Guard {
             out.fair_join(&self.db_path);
             out.fair_busy();
         }
+        if read_mark && rc != ffi::SQLITE_OK {
+            // No read transaction after all (SQLite retries a busy one from
+            // the barrier, which takes the lock again if it should).
+            self.drop_unused_write_lock(base, out);
+        }
         if rc == ffi::SQLITE_BUSY && mount_may_be_dead(out.errno()) {
             return self.dead_mount_error(out).unwrap_or(rc);
         }
         rc
+    }
+
+    /// A read transaction that does not start must not leave behind the
+    /// write lock the guard took for it (escalation, or the fair wait's
+    /// turn): SQLite holds no read lock to release then, and in WAL mode
+    /// there is no unlock to NONE, so it would stay held until the
+    /// connection's next transaction.
+    fn drop_unused_write_lock<B: BaseFile, S: Outside>(&mut self, base: &mut B, out: &S) {
+        let held = self.base_write_held();
+        self.wal.release_if_idle(&mut |o, n, fl| base.shm_lock(o, n, fl));
+        self.fair_track(out, held);
     }
 
     /// The first shm call of every WAL read transaction, made while SQLite reads
@@ -2593,6 +2615,44 @@ mod tests {
         assert_eq!(g.shm_lock(&mut base, &out, 3, 1, UNLOCK_SH), ffi::SQLITE_OK);
         assert_eq!(told(&out), ["released"]);
         assert!(!g.wal.guard_write);
+    }
+
+    #[test]
+    fn a_refused_read_lets_go_of_the_write_lock_taken_for_it() {
+        // The retry's read (after the turn, or an escalated plain BEGIN) is
+        // refused by the read floor: no read lock to release later, so the
+        // write lock goes now.
+        for (explicit, turn) in [(false, true), (true, false)] {
+            let (mut base, out) = (
+                FakeBase::default(),
+                Fake {
+                    explicit,
+                    pos: Cell::new(Some(5)),
+                    ..primary()
+                },
+            );
+            out.fair.borrow_mut().turn = turn;
+            let mut g = guard(Kind::MainDb);
+            g.shm_mapped(ffi::SQLITE_OK);
+            // WAL mode keeps SHARED: later read transactions start at the barrier.
+            assert_eq!(g.lock(&mut base, &out, SHARED), ffi::SQLITE_OK);
+            g.read_checked = false;
+            g.pragma(&out, Some("litefs_min_txid"), Some("10")).unwrap();
+            g.pragma(&out, Some("litefs_wait_ms"), Some("0")).unwrap();
+            g.shm_barrier(&mut base, &out);
+            assert!(g.wal.guard_write, "taken at the barrier ({explicit}, {turn})");
+            assert_ne!(g.shm_lock(&mut base, &out, 3, 1, LOCK_SH), ffi::SQLITE_OK);
+            assert!(!g.wal.guard_write, "({explicit}, {turn})");
+            assert_eq!(
+                base.shm
+                    .iter()
+                    .filter(|c| **c == (WAL_WRITE_LOCK, 1, UNLOCK_EXCL))
+                    .count(),
+                1
+            );
+            let told: Vec<_> = told(&out).into_iter().filter(|t| *t != "join").collect();
+            assert_eq!(told, ["held", "released"]);
+        }
     }
 
     #[test]

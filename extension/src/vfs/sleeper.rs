@@ -12,15 +12,20 @@ use super::seams::Line;
 use std::cell::RefCell;
 use std::ffi::c_int;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How soon after a busy answer the busy handler's sleep must come to be
 /// counted as its. It comes within microseconds, unless the thread was
 /// preempted; a later sleep is some other one (an application's own
-/// `sqlite3_sleep`), left to the base VFS.
-const ARMED_FOR: Duration = Duration::from_millis(200);
+/// `sqlite3_sleep`, or a busy handler of a database outside the guard on
+/// this thread), left to the base VFS.
+const ARMED_FOR: Duration = Duration::from_millis(50);
+
+/// What a seat knows of its connection's busy handler (0: nothing yet).
+const SLEEPS_HERE: u8 = 1;
+const SLEEPS_ELSEWHERE: u8 = 2;
 
 thread_local! {
     static ARMED: RefCell<Option<(Arc<Seat>, Instant)>> = const { RefCell::new(None) };
@@ -32,9 +37,14 @@ pub(super) struct Seat {
     waiter: Mutex<Waiter>,
     /// Joined on first use; None where there is no line to be had.
     line: OnceLock<Option<Arc<RealLine>>>,
-    /// Mirrors of the waiter's flags, read without the lock on every
-    /// write-lock request and every read transaction.
-    sleeps_here: AtomicBool,
+    /// Whether the connection's busy handler sleeps here (0 until a
+    /// busy answer shows it): a busy answer followed by a sleep here says
+    /// yes, one followed by no sleep says no.
+    learned: AtomicU8,
+    /// A busy answer armed a sleep that has not come yet.
+    armed: AtomicBool,
+    /// Mirror of the waiter's turn, read without the lock at every read
+    /// transaction.
     turn: AtomicBool,
 }
 
@@ -57,21 +67,38 @@ impl Seat {
     }
 
     fn mirror(&self, w: &Waiter) {
-        self.sleeps_here.store(w.sleeps_here, Ordering::Relaxed);
-        self.turn.store(w.turn, Ordering::Relaxed);
+        self.turn.store(w.has_turn(), Ordering::Relaxed);
+    }
+
+    /// Whether this connection waits in line: as learned, else as its
+    /// process's other connections to the database showed.
+    fn sleeps_here(&self, line: &RealLine) -> bool {
+        if self.armed.swap(false, Ordering::Relaxed) {
+            // The last busy answer was not followed by a sleep here.
+            self.learned.store(SLEEPS_ELSEWHERE, Ordering::Relaxed);
+        }
+        match self.learned.load(Ordering::Relaxed) {
+            SLEEPS_HERE => true,
+            SLEEPS_ELSEWHERE => false,
+            _unknown => line.sleepers_seen(),
+        }
     }
 
     pub fn stand_aside(&self) -> bool {
-        if !self.sleeps_here.load(Ordering::Relaxed) {
+        let Some(line) = self.line() else { return false };
+        // Nobody in line (the uncontended case): no lock taken.
+        if !line.older_than(None) {
+            self.armed.store(false, Ordering::Relaxed);
             return false;
         }
-        let Some(line) = self.line() else { return false };
-        self.waiter().should_stand_aside(Some(line), Instant::now())
+        let here = self.sleeps_here(line);
+        self.waiter().should_stand_aside(here, Some(line), Instant::now())
     }
 
     /// Arms this thread's next sleep for this seat.
     pub fn busy(self: &Arc<Self>) {
         if self.line().is_some() {
+            self.armed.store(true, Ordering::Relaxed);
             ARMED.with(|a| *a.borrow_mut() = Some((self.clone(), Instant::now())));
         }
     }
@@ -81,7 +108,7 @@ impl Seat {
             return false;
         }
         let mut w = self.waiter();
-        let t = std::mem::take(&mut w.turn);
+        let t = w.take_turn(self.line(), Instant::now());
         self.mirror(&w);
         t
     }
@@ -118,6 +145,9 @@ impl Seat {
     /// A busy handler's sleep of `us` µs; None to sleep as the base VFS does.
     fn sleep(&self, us: c_int) -> Option<c_int> {
         let line = self.line()?;
+        self.armed.store(false, Ordering::Relaxed);
+        self.learned.store(SLEEPS_HERE, Ordering::Relaxed);
+        line.saw_a_sleeper();
         let mut w = self.waiter();
         let slept = w.sleep(line, Duration::from_micros(us.max(0) as u64), &Instant::now);
         self.mirror(&w);
